@@ -1,0 +1,97 @@
+//! The operator conformance suite: every example spec of every registry entry is built at
+//! small sizes and checked for an exact adjoint, agreement with its dense matrix, linearity,
+//! and overwriting (never reading) its output buffers.
+
+use posterior::AnyOperator;
+use posterior::ops::{
+    Compose, LinearOperator, RealToComplex, Scaled, Stack, norm_estimate, registry,
+};
+use posterior_testkit::{check_adjoint, check_dense, check_dirty_buffer, check_linearity};
+
+fn sweep<O: LinearOperator + ?Sized>(op: &O, dense: bool) {
+    check_adjoint(op, 1, 2e-5);
+    check_linearity(op, 2, 1e-5);
+    check_dirty_buffer(op, 3);
+    if dense {
+        check_dense(op, 1e-5);
+    }
+}
+
+fn sweep_any(op: &AnyOperator, dense: bool) {
+    match op {
+        AnyOperator::Real(a) => sweep(a, dense),
+        AnyOperator::RealToComplex(a) => sweep(a, dense),
+        AnyOperator::Complex(a) => sweep(a, dense),
+    }
+}
+
+/// Small shapes: non-square to catch transposition mistakes, and multi-channel.
+const SMALL: &[&[usize]] = &[&[12, 10], &[2, 8, 8]];
+const MEDIUM: &[usize] = &[40, 36];
+
+#[test]
+fn every_registered_operator_conforms() {
+    let entries = registry();
+    assert!(!entries.is_empty());
+    let mut checked = 0;
+    for entry in &entries {
+        assert!(
+            !entry.examples.is_empty(),
+            "{} has no example spec",
+            entry.name
+        );
+        for ex in entry.examples {
+            let spec = posterior::Spec::parse(ex).unwrap();
+            for shape in SMALL {
+                let op = match (entry.build)(&spec, shape) {
+                    Ok(op) => op,
+                    // multi-channel or tiny shapes that a family cannot take must be refused
+                    // with an error, never a panic; single-plane shapes must always work
+                    Err(e) if shape.len() == 3 => {
+                        eprintln!("{ex} at {shape:?}: refused ({e})");
+                        continue;
+                    }
+                    Err(e) => panic!("{ex} at {shape:?}: {e}"),
+                };
+                assert_eq!(op.domain_shape(), *shape, "{ex}: domain shape");
+                sweep_any(&op, true);
+                checked += 1;
+            }
+            let op = (entry.build)(&spec, MEDIUM).unwrap_or_else(|e| panic!("{ex}: {e}"));
+            sweep_any(&op, false);
+            let inferred = (entry.infer_domain)(&spec, op.range_shape());
+            if let Ok(d) = inferred {
+                assert_eq!(d, MEDIUM, "{ex}: inferred domain from range");
+            }
+        }
+    }
+    assert!(checked >= entries.len());
+}
+
+#[test]
+fn combinators_conform() {
+    let shape = [9, 7];
+    let a = posterior::ops::Identity::<f32>::new(&shape);
+    let s = Scaled::new(posterior::ops::Identity::<f32>::new(&shape), -2.5);
+    sweep(&s, true);
+    let c = Compose::new(
+        Scaled::new(posterior::ops::Identity::<f32>::new(&shape), 3.0),
+        a,
+    )
+    .unwrap();
+    sweep(&c, true);
+    let st = Stack::new(vec![
+        Box::new(posterior::ops::Identity::<f32>::new(&shape)),
+        Box::new(Scaled::new(
+            posterior::ops::Identity::<f32>::new(&shape),
+            2.0,
+        )),
+    ])
+    .unwrap();
+    sweep(&st, true);
+    let r = RealToComplex::new(&shape);
+    sweep(&r, true);
+    // ||[I; 2I]|| = sqrt(5)
+    let n = norm_estimate(&st, 50, 0);
+    assert!((n - 5f64.sqrt()).abs() < 1e-4, "{n}");
+}
