@@ -4,8 +4,12 @@
 //! conformance tests sweep (dot-product adjoint test, agreement with a dense matrix built
 //! column by column, linearity, dirty output buffers).
 
+pub mod blur;
 pub mod identity;
+pub mod inpaint;
+pub mod kernels;
 pub mod registry;
+pub mod sr;
 
 use std::sync::Arc;
 
