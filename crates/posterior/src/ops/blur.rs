@@ -258,7 +258,10 @@ impl Spectral {
         let fft = RealFft2::new(m, n);
         let mut work = fft.work();
         let (kh, kw) = kernel.dims();
-        let kw_s = kernel.weights().as_slice().expect("kernels are standard layout");
+        let kw_s = kernel
+            .weights()
+            .as_slice()
+            .expect("kernels are standard layout");
         for a in 0..kh {
             let r = (a as isize + shift.0).rem_euclid(m as isize) as usize;
             for b in 0..kw {
@@ -381,12 +384,8 @@ impl Blur {
         }
         let engine = match boundary {
             Boundary::Circular => {
-                let spectral = Spectral::new(
-                    &kernel,
-                    h,
-                    w,
-                    (-(origin.0 as isize), -(origin.1 as isize)),
-                );
+                let spectral =
+                    Spectral::new(&kernel, h, w, (-(origin.0 as isize), -(origin.1 as isize)));
                 let full = spectral.full();
                 Engine::Circular { spectral, full }
             }
@@ -458,7 +457,10 @@ impl Blur {
                 let angle = args.f32("angle", 0.0)?;
                 let k = kernels::motion(length, angle)?;
                 let (kh, kw) = k.dims();
-                (k, format!("motion length={length} angle={angle} ({kh}x{kw})"))
+                (
+                    k,
+                    format!("motion length={length} angle={angle} ({kh}x{kw})"),
+                )
             }
         };
         let mut op = Blur::new(kernel, boundary, shape)?;
@@ -800,7 +802,7 @@ impl LinearOperator for Blur {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fft::Fft2;
     use crate::linalg::{dot, norm2};
@@ -825,7 +827,11 @@ mod tests {
         let aty = op.adjoint(y.view());
         let (l, r) = (dot(ax.view(), y.view()), dot(x.view(), aty.view()));
         let scale = (norm2(ax.view()) * norm2(y.view())).max(norm2(x.view()) * norm2(aty.view()));
-        assert!((l - r).abs() <= tol * scale, "{}: {l} vs {r}", op.describe());
+        assert!(
+            (l - r).abs() <= tol * scale,
+            "{}: {l} vs {r}",
+            op.describe()
+        );
     }
 
     /// `A^T` column by column equals the transpose of `A` column by column.
@@ -844,7 +850,10 @@ mod tests {
             let at = op.adjoint(unit(op.range_shape(), j).view());
             for k in 0..n {
                 let (u, v) = (a[k].as_slice().unwrap()[j], at.as_slice().unwrap()[k]);
-                assert!((u - v).abs() <= tol, "A[{j},{k}] = {u} but A^T[{k},{j}] = {v}");
+                assert!(
+                    (u - v).abs() <= tol,
+                    "A[{j},{k}] = {u} but A^T[{k},{j}] = {v}"
+                );
             }
         }
     }
@@ -913,9 +922,8 @@ mod tests {
                 for origin in [(kh / 2, kw / 2), (0, kw - 1)] {
                     for boundary in BOUNDARIES {
                         for method in [Method::Direct, Method::Fft] {
-                            let op =
-                                Blur::with_origin(k.clone(), origin, boundary, method, shape)
-                                    .unwrap();
+                            let op = Blur::with_origin(k.clone(), origin, boundary, method, shape)
+                                .unwrap();
                             let y = op.apply(x.view());
                             let r = reference(&x, k.weights(), origin, boundary);
                             let d = max_abs_diff(&y, &r);
@@ -945,7 +953,10 @@ mod tests {
             assert!(!d.uses_padded_fft() && f.uses_padded_fft() && a.uses_padded_fft());
             let scale = d.apply(x.view()).iter().fold(0.0f32, |m, v| m.max(v.abs()));
             assert!(max_abs_diff(&d.apply(x.view()), &f.apply(x.view())) < 1e-5 * scale);
-            let scale = d.adjoint(y.view()).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let scale = d
+                .adjoint(y.view())
+                .iter()
+                .fold(0.0f32, |m, v| m.max(v.abs()));
             assert!(max_abs_diff(&d.adjoint(y.view()), &f.adjoint(y.view())) < 1e-5 * scale);
         }
         // a small kernel stays direct under Auto
@@ -957,10 +968,9 @@ mod tests {
     fn dense_adjoint_small() {
         for boundary in BOUNDARIES {
             for method in [Method::Direct, Method::Fft] {
-                let op = Blur::with_origin(random_kernel(3, 4, 1), (2, 1), boundary, method, &[
-                    6, 5,
-                ])
-                .unwrap();
+                let op =
+                    Blur::with_origin(random_kernel(3, 4, 1), (2, 1), boundary, method, &[6, 5])
+                        .unwrap();
                 check_dense(&op, 1e-5);
             }
         }
@@ -979,7 +989,11 @@ mod tests {
             for boundary in [Boundary::Circular, Boundary::Reflect] {
                 let op = Blur::new(k.clone(), boundary, &shape).unwrap();
                 let y = op.apply(x.view());
-                assert!(y.iter().all(|v| (v - 0.7).abs() < 1e-5), "{}", op.describe());
+                assert!(
+                    y.iter().all(|v| (v - 0.7).abs() < 1e-5),
+                    "{}",
+                    op.describe()
+                );
             }
             // zero padding darkens the border but not the interior
             let op = Blur::new(k.clone(), Boundary::Zero, &shape).unwrap();
@@ -1026,7 +1040,8 @@ mod tests {
 
     #[test]
     fn strided_views_and_spec() {
-        let op = Blur::from_spec(&Spec::parse("blur:boundary=reflect").unwrap(), &[12, 10]).unwrap();
+        let op =
+            Blur::from_spec(&Spec::parse("blur:boundary=reflect").unwrap(), &[12, 10]).unwrap();
         assert_eq!(op.kernel().dims(), (9, 9));
         assert!((op.kernel().sum() - 1.0).abs() < 1e-6);
         assert_eq!(op.describe(), "blur(gaussian 9x9 std=1.6, reflect)");

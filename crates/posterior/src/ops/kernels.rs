@@ -20,7 +20,10 @@ impl Kernel {
         if weights.is_empty() {
             return Err(Error::param(
                 "kernel",
-                format!("a kernel needs at least one weight, got shape {:?}", weights.shape()),
+                format!(
+                    "a kernel needs at least one weight, got shape {:?}",
+                    weights.shape()
+                ),
             ));
         }
         let bad = weights.iter().filter(|v| !v.is_finite()).count();
@@ -196,7 +199,10 @@ mod tests {
         let k = gaussian(9, 1.6).unwrap();
         let w = k.weights();
         let ratio = w[[4, 4]] / w[[4, 5]];
-        assert!((ratio - (1.0f32 / (2.0 * 1.6 * 1.6)).exp()).abs() < 1e-5, "{ratio}");
+        assert!(
+            (ratio - (1.0f32 / (2.0 * 1.6 * 1.6)).exp()).abs() < 1e-5,
+            "{ratio}"
+        );
         assert!(gaussian(0, 1.0).is_err());
         assert!(gaussian(3, 0.0).is_err());
     }

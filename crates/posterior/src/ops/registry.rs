@@ -79,16 +79,126 @@ fn build_identity(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
     Ok(AnyOperator::Real(Box::new(Identity::<f32>::new(shape))))
 }
 
+fn build_blur(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
+    Ok(AnyOperator::Real(Box::new(super::blur::Blur::from_spec(
+        spec, shape,
+    )?)))
+}
+
+fn build_sr(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
+    Ok(AnyOperator::Real(Box::new(
+        super::sr::SuperResolution::from_spec(spec, shape)?,
+    )))
+}
+
+fn build_inpaint(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
+    Ok(AnyOperator::Real(Box::new(
+        super::inpaint::Inpaint::from_spec(spec, shape)?,
+    )))
+}
+
 /// All operator families, in the order the documentation lists them.
 pub fn registry() -> Vec<OperatorEntry> {
-    vec![OperatorEntry {
-        name: "denoise",
-        summary: "identity: y = x + n",
-        keys: &[],
-        examples: &["denoise"],
-        build: build_identity,
-        infer_domain: same_shape,
-    }]
+    vec![
+        OperatorEntry {
+            name: "denoise",
+            summary: "identity: y = x + n",
+            keys: &[],
+            examples: &["denoise"],
+            build: build_identity,
+            infer_domain: same_shape,
+        },
+        OperatorEntry {
+            name: "blur",
+            summary: "convolution with a point-spread function: y = k * x",
+            keys: &[
+                ("kernel", "gaussian | box | motion (default gaussian)"),
+                (
+                    "size",
+                    "kernel side in pixels for gaussian and box (default 9)",
+                ),
+                ("std", "gaussian standard deviation in pixels (default 1.6)"),
+                ("length", "motion length in pixels, >= 1 (default 9)"),
+                (
+                    "angle",
+                    "motion angle in degrees, counter-clockwise from horizontal (default 0)",
+                ),
+                (
+                    "boundary",
+                    "circular (FFT) | zero | reflect (half-sample symmetric) (default circular)",
+                ),
+            ],
+            examples: &[
+                "blur",
+                "blur:boundary=zero",
+                "blur:boundary=reflect",
+                "blur:kernel=gaussian,size=4,std=1,boundary=circular",
+                "blur:kernel=gaussian,size=4,std=1,boundary=reflect",
+                "blur:kernel=box,size=3,boundary=zero",
+                "blur:kernel=box,size=10,boundary=zero",
+                "blur:kernel=box,size=10,boundary=reflect",
+                "blur:kernel=motion,length=7,angle=0,boundary=circular",
+                "blur:kernel=motion,length=5,angle=30,boundary=reflect",
+                "blur:kernel=motion,length=6,angle=90,boundary=zero",
+            ],
+            build: build_blur,
+            infer_domain: same_shape,
+        },
+        OperatorEntry {
+            name: "sr",
+            summary: "super-resolution: anti-aliasing blur (circular) then decimation, y = S (k * x)",
+            keys: &[
+                (
+                    "factor",
+                    "integer decimation factor; H and W must be multiples (default 2)",
+                ),
+                (
+                    "filter",
+                    "bicubic (MATLAB imresize) | gaussian | box (block mean) | none (default bicubic)",
+                ),
+                (
+                    "std",
+                    "gaussian standard deviation in pixels (default factor / 2)",
+                ),
+            ],
+            examples: &[
+                "sr",
+                "sr:factor=2,filter=bicubic",
+                "sr:factor=2,filter=gaussian",
+                "sr:factor=2,filter=gaussian,std=0.7",
+                "sr:factor=2,filter=box",
+                "sr:factor=2,filter=none",
+            ],
+            build: build_sr,
+            infer_domain: super::sr::SuperResolution::infer_domain,
+        },
+        OperatorEntry {
+            name: "inpaint",
+            summary: "pixel mask: y = m ⊙ x (same mask for every channel)",
+            keys: &[
+                ("mask", "random | box (default random)"),
+                (
+                    "keep",
+                    "random: probability that a pixel is kept, in (0, 1] (default 0.5)",
+                ),
+                ("seed", "random: seed of the mask (default 0)"),
+                ("box", "box: removed centred box HxW, e.g. 16x24"),
+                (
+                    "box_frac",
+                    "box: removed centred box sides as a fraction of the image sides (default 0.5)",
+                ),
+            ],
+            examples: &[
+                "inpaint",
+                "inpaint:keep=0.3,seed=0",
+                "inpaint:mask=random,keep=0.8,seed=5",
+                "inpaint:mask=box,box_frac=0.5",
+                "inpaint:mask=box,box=4x3",
+            ],
+            build: build_inpaint,
+            infer_domain: same_shape,
+        },
+    ]
 }
 
 /// Find an entry by name, with an error listing the valid names.
