@@ -4,7 +4,9 @@
 //! conformance tests sweep (dot-product adjoint test, agreement with a dense matrix built
 //! column by column, linearity, dirty output buffers).
 
+pub mod cs;
 pub mod identity;
+pub mod mri;
 pub mod registry;
 
 use std::sync::Arc;

@@ -130,7 +130,10 @@ impl Dct1 {
     pub fn forward_with_scratch(&self, x: &mut [f32], scratch: &mut [c32]) {
         let n = self.n;
         assert_eq!(x.len(), n, "Dct1::forward: signal length");
-        assert!(scratch.len() >= self.scratch_len(), "Dct1: scratch too short");
+        assert!(
+            scratch.len() >= self.scratch_len(),
+            "Dct1: scratch too short"
+        );
         let (v, fs) = scratch.split_at_mut(n);
         let fs = &mut fs[..self.fft_scratch];
         // Makhoul reordering: even samples ascending, odd samples descending.
@@ -155,7 +158,10 @@ impl Dct1 {
     pub fn inverse_with_scratch(&self, x: &mut [f32], scratch: &mut [c32]) {
         let n = self.n;
         assert_eq!(x.len(), n, "Dct1::inverse: signal length");
-        assert!(scratch.len() >= self.scratch_len(), "Dct1: scratch too short");
+        assert!(
+            scratch.len() >= self.scratch_len(),
+            "Dct1: scratch too short"
+        );
         let (v, fs) = scratch.split_at_mut(n);
         let fs = &mut fs[..self.fft_scratch];
         // V_k = exp(iπk/(2n)) (Y_k - i Y_{n-k}) with Y_k = X_k / a_k; the 1/n of the
@@ -243,16 +249,18 @@ fn each_line(dct: &Dct1, data: &mut [f32], forward: bool) {
     let n = dct.len();
     // about 4096 samples per task keeps rayon's overhead negligible on small planes
     let min_lines = (4096 / n).max(1);
-    data.par_chunks_mut(n).with_min_len(min_lines).for_each_init(
-        || vec![c32::new(0.0, 0.0); dct.scratch_len()],
-        |scratch, line| {
-            if forward {
-                dct.forward_with_scratch(line, scratch)
-            } else {
-                dct.inverse_with_scratch(line, scratch)
-            }
-        },
-    );
+    data.par_chunks_mut(n)
+        .with_min_len(min_lines)
+        .for_each_init(
+            || vec![c32::new(0.0, 0.0); dct.scratch_len()],
+            |scratch, line| {
+                if forward {
+                    dct.forward_with_scratch(line, scratch)
+                } else {
+                    dct.inverse_with_scratch(line, scratch)
+                }
+            },
+        );
 }
 
 #[cfg(test)]
