@@ -14,6 +14,7 @@ pub mod linalg;
 pub mod ops;
 pub mod scalar;
 pub mod spec;
+pub mod transforms;
 
 pub use error::{Error, Result};
 pub use ops::{AnyOperator, LinearOperator};

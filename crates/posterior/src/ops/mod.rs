@@ -5,9 +5,11 @@
 //! column by column, linearity, dirty output buffers).
 
 pub mod blur;
+pub mod cs;
 pub mod identity;
 pub mod inpaint;
 pub mod kernels;
+pub mod mri;
 pub mod registry;
 pub mod sr;
 

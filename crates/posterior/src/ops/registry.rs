@@ -198,6 +198,73 @@ pub fn registry() -> Vec<OperatorEntry> {
             build: build_inpaint,
             infer_domain: same_shape,
         },
+        OperatorEntry {
+            name: "mri",
+            summary: "single-coil Cartesian MRI: y = M F x, F the orthonormal centred 2-D FFT, M a k-space mask (range: full complex k-space, zeros where not sampled)",
+            keys: &[
+                (
+                    "accel",
+                    "acceleration R >= 1: keep round(H/R) k-space rows (mask=lines) or round(HW/R) points in expectation (mask=vd2d) (default 4)",
+                ),
+                (
+                    "center",
+                    "fully sampled centre: fraction of rows around H/2 (lines), or normalized radius of the centre ellipse (vd2d) (default 0.08)",
+                ),
+                (
+                    "mask",
+                    "lines (whole phase-encode rows along axis 0) | vd2d (variable-density random points) (default lines)",
+                ),
+                (
+                    "lines",
+                    "mask=lines only: random (uniform without replacement, seeded) | equispaced (default random)",
+                ),
+                (
+                    "power",
+                    "mask=vd2d only: exponent p of the density (1 - r/r_far)^p (default 2)",
+                ),
+                (
+                    "complex",
+                    "true: complex images (c32 domain); false: real images, adjoint Re(F^H M y) (default false)",
+                ),
+                ("seed", "seed of the random mask (default 0)"),
+            ],
+            examples: &[
+                "mri:accel=2,center=0.2,seed=0",
+                "mri:accel=3,lines=equispaced",
+                "mri:mask=vd2d,accel=2",
+                "mri:accel=2,complex=true",
+                "mri:mask=vd2d,accel=3,power=3,complex=true,seed=5",
+            ],
+            build: super::mri::build,
+            infer_domain: same_shape,
+        },
+        OperatorEntry {
+            name: "cs",
+            summary: "compressed sensing of the flattened image: y = A vec(x), m random measurements scaled so E||Ax||^2 = ||x||^2 (range [m]; needs --shape)",
+            keys: &[
+                (
+                    "m",
+                    "number of measurements, 1 <= m <= pixels (this or ratio is required)",
+                ),
+                ("ratio", "m / pixels in (0, 1], instead of m"),
+                (
+                    "kind",
+                    "gaussian (dense i.i.d. N(0, 1/m) matrix) | fast (sqrt(n/m) x subsampled orthonormal DCT of the sign-flipped image, O(n log n)) (default gaussian)",
+                ),
+                (
+                    "seed",
+                    "seed of the random matrix, signs and rows (default 0)",
+                ),
+            ],
+            examples: &[
+                "cs:m=30,seed=0",
+                "cs:m=30,kind=fast,seed=1",
+                "cs:ratio=0.25,kind=fast",
+                "cs:ratio=0.2,seed=4",
+            ],
+            build: super::cs::build,
+            infer_domain: super::cs::infer_domain,
+        },
     ]
 }
 

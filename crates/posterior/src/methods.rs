@@ -1,0 +1,304 @@
+//! Reconstruction methods by name: the `--method` specs of the command line.
+//!
+//! A method takes the operator (built from its spec), the measurements and a [`RunOptions`]
+//! and returns an [`Outcome`]. Iterative methods run under the [`Driver`], so they share
+//! stopping rules, progress reporting, JSON logs, reference PSNR and NaN detection.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use ndarray::{ArrayD, ArrayViewD, Ix2, IxDyn};
+
+use crate::error::{Error, Result};
+use crate::io::AnyArray;
+use crate::noise::NoiseModel;
+use crate::ops::counted::OpCounts;
+use crate::ops::{AnyOperator, LinearOperator};
+use crate::scalar::{Scalar, c32};
+use crate::solve::{Callback, Driver, IterRecord, JsonLog, MleParams, Report};
+use crate::spec::Spec;
+
+/// One registered method family.
+pub struct MethodEntry {
+    /// Spec name.
+    pub name: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Keys and their documentation (with defaults).
+    pub keys: &'static [(&'static str, &'static str)],
+}
+
+/// All method families.
+pub fn methods() -> Vec<MethodEntry> {
+    vec![
+        MethodEntry {
+            name: "adjoint",
+            summary: "x = A^H y: zero-filled reconstruction (MRI), back-projection (CT), the measurement itself (denoise)",
+            keys: &[],
+        },
+        MethodEntry {
+            name: "fbp",
+            summary: "filtered back-projection (ct only)",
+            keys: &[(
+                "filter",
+                "ramp | shepp-logan | cosine | hann | hamming (default ramp)",
+            )],
+        },
+        MethodEntry {
+            name: "mle",
+            summary: "maximum likelihood: least squares argmin ||y - A x||^2 by CGLS, LSQR or (projected) Landweber, early stopped",
+            keys: MleParams::KEYS,
+        },
+    ]
+}
+
+/// Options shared by all methods.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Ground truth: per-iteration PSNR in the records (data range 1).
+    pub reference: Option<ArrayD<f32>>,
+    /// Called after every iteration (progress display).
+    pub progress: Option<Box<dyn FnMut(&IterRecord) + Send>>,
+    /// Write one JSON object per iteration to this file.
+    pub json_log: Option<PathBuf>,
+    /// Raised to stop an iterative method early (Ctrl-C).
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// The noise model the data were simulated with, when known (default parameters).
+    pub noise: Option<NoiseModel>,
+}
+
+/// What a method returns.
+pub struct Outcome {
+    /// The estimate, in the operator's domain (real or complex).
+    pub x: AnyArray,
+    /// Iterations run (0 for direct methods).
+    pub iterations: usize,
+    /// Why it stopped.
+    pub termination: String,
+    /// Operator applications.
+    pub counts: OpCounts,
+    /// Wall-clock seconds of the reconstruction.
+    pub seconds: f64,
+    /// One-line report.
+    pub summary: String,
+    /// Per-iteration records.
+    pub history: Vec<IterRecord>,
+}
+
+/// Element types that can travel in an [`AnyArray`].
+pub trait ArrayElem: Scalar {
+    /// Wrap an array.
+    fn wrap(a: ArrayD<Self>) -> AnyArray;
+    /// View an array of this element type, if it is one.
+    fn view(a: &AnyArray) -> Option<ArrayViewD<'_, Self>>;
+}
+
+impl ArrayElem for f32 {
+    fn wrap(a: ArrayD<f32>) -> AnyArray {
+        AnyArray::Real(a)
+    }
+    fn view(a: &AnyArray) -> Option<ArrayViewD<'_, f32>> {
+        match a {
+            AnyArray::Real(r) => Some(r.view()),
+            AnyArray::Complex(_) => None,
+        }
+    }
+}
+
+impl ArrayElem for c32 {
+    fn wrap(a: ArrayD<c32>) -> AnyArray {
+        AnyArray::Complex(a)
+    }
+    fn view(a: &AnyArray) -> Option<ArrayViewD<'_, c32>> {
+        match a {
+            AnyArray::Complex(c) => Some(c.view()),
+            AnyArray::Real(_) => None,
+        }
+    }
+}
+
+fn expect<'a, T: ArrayElem>(a: &'a AnyArray, what: &str) -> Result<ArrayViewD<'a, T>> {
+    T::view(a).ok_or_else(|| {
+        Error::param(
+            what,
+            format!(
+                "the operator expects {} data, got {}",
+                if T::IS_COMPLEX { "complex" } else { "real" },
+                if a.is_complex() { "complex" } else { "real" }
+            ),
+        )
+    })
+}
+
+fn to_complex(x: &ArrayD<f32>) -> ArrayD<c32> {
+    x.mapv(c32::from_real)
+}
+
+/// `y = A x + n` for a real image `x` (embedded as complex for complex-domain operators).
+pub fn simulate(op: &AnyOperator, x: &ArrayD<f32>, noise: &NoiseModel, seed: u64) -> Result<AnyArray> {
+    crate::ops::check_shape(op.domain_shape(), x.shape(), "image vs operator domain")?;
+    crate::io::check_finite("image", x.view())?;
+    Ok(match op {
+        AnyOperator::Real(a) => AnyArray::Real(noise.apply_real(&a.apply(x.view()).view(), seed)?),
+        AnyOperator::RealToComplex(a) => {
+            AnyArray::Complex(noise.apply_complex(&a.apply(x.view()).view(), seed)?)
+        }
+        AnyOperator::Complex(a) => {
+            AnyArray::Complex(noise.apply_complex(&a.apply(to_complex(x).view()).view(), seed)?)
+        }
+    })
+}
+
+/// `A x` for an array of the operator's domain (a real array is embedded for complex domains).
+pub fn forward(op: &AnyOperator, x: &AnyArray) -> Result<AnyArray> {
+    crate::ops::check_shape(op.domain_shape(), x.shape(), "input vs operator domain")?;
+    Ok(match op {
+        AnyOperator::Real(a) => AnyArray::Real(a.apply(expect::<f32>(x, "input")?)),
+        AnyOperator::RealToComplex(a) => AnyArray::Complex(a.apply(expect::<f32>(x, "input")?)),
+        AnyOperator::Complex(a) => match x {
+            AnyArray::Real(r) => AnyArray::Complex(a.apply(to_complex(r).view())),
+            AnyArray::Complex(c) => AnyArray::Complex(a.apply(c.view())),
+        },
+    })
+}
+
+/// `A^H y` for measurements of the operator's range.
+pub fn adjoint(op: &AnyOperator, y: &AnyArray) -> Result<AnyArray> {
+    crate::ops::check_shape(op.range_shape(), y.shape(), "measurements vs operator range")?;
+    Ok(match op {
+        AnyOperator::Real(a) => AnyArray::Real(a.adjoint(expect::<f32>(y, "measurements")?)),
+        AnyOperator::RealToComplex(a) => {
+            AnyArray::Real(a.adjoint(expect::<c32>(y, "measurements")?))
+        }
+        AnyOperator::Complex(a) => AnyArray::Complex(a.adjoint(expect::<c32>(y, "measurements")?)),
+    })
+}
+
+fn driver_for<'a, T: Scalar>(opts: &'a mut RunOptions) -> Result<Driver<'a, T>> {
+    let mut d = Driver::new(1);
+    if let Some(r) = &opts.reference {
+        d = d.reference(r.clone(), 1.0);
+    }
+    if let Some(flag) = &opts.interrupt {
+        d = d.interrupt(flag.clone());
+    }
+    if let Some(path) = &opts.json_log {
+        let file = std::fs::File::create(path).map_err(|e| Error::Io {
+            path: path.clone(),
+            reason: format!("cannot create the log: {e}"),
+        })?;
+        d = d.observe(Box::new(JsonLog::new(std::io::BufWriter::new(file))));
+    }
+    if let Some(cb) = opts.progress.as_mut() {
+        d = d.observe(Box::new(Callback::new(move |r: &IterRecord| cb(r))));
+    }
+    Ok(d)
+}
+
+fn outcome<T: ArrayElem>(r: Report<T>) -> Outcome {
+    Outcome {
+        summary: r.summary(),
+        iterations: r.iterations,
+        termination: r.termination.to_string(),
+        counts: r.counts,
+        seconds: r.elapsed.as_secs_f64(),
+        history: r.history,
+        x: T::wrap(r.x),
+    }
+}
+
+fn run_mle<O>(op: &O, y: &AnyArray, params: &MleParams, opts: &mut RunOptions) -> Result<Outcome>
+where
+    O: LinearOperator + ?Sized,
+    O::Domain: ArrayElem,
+    O::Range: ArrayElem,
+{
+    let y = expect::<O::Range>(y, "measurements")?;
+    let report = crate::solve::mle(&op, y, params, driver_for(opts)?)?;
+    Ok(outcome(report))
+}
+
+fn direct(name: &str, x: AnyArray, seconds: f64, forward: u64, adjoint: u64) -> Outcome {
+    Outcome {
+        summary: format!("{name}: direct, {forward} A, {adjoint} A^H, {seconds:.3} s"),
+        x,
+        iterations: 0,
+        termination: "direct".into(),
+        counts: OpCounts { forward, adjoint },
+        seconds,
+        history: Vec::new(),
+    }
+}
+
+/// Reconstruct `x` from `y` with the method of `method`.
+pub fn reconstruct(
+    op_spec: &Spec,
+    op: &AnyOperator,
+    y: &AnyArray,
+    method: &Spec,
+    mut opts: RunOptions,
+) -> Result<Outcome> {
+    crate::ops::check_shape(op.range_shape(), y.shape(), "measurements vs operator range")?;
+    crate::io::check_finite_any("measurements", y)?;
+    if let Some(r) = &opts.reference {
+        crate::ops::check_shape(op.domain_shape(), r.shape(), "reference vs operator domain")?;
+    }
+    match method.name.as_str() {
+        "adjoint" => {
+            method.args(&[])?;
+            let t = Instant::now();
+            let x = adjoint(op, y)?;
+            Ok(direct("adjoint", x, t.elapsed().as_secs_f64(), 0, 1))
+        }
+        "fbp" => {
+            let a = method.args(&["filter"])?;
+            if op_spec.name != "ct" {
+                return Err(Error::Spec(format!(
+                    "`fbp` reconstructs CT data only, not `{}`; try `mle` or `adjoint`",
+                    op_spec.name
+                )));
+            }
+            let filter = crate::ops::ct::FbpFilter::parse(&a.choice(
+                "filter",
+                &["ramp", "shepp-logan", "cosine", "hann", "hamming"],
+                "ramp",
+            )?)?;
+            let radon = crate::ops::ct::Radon::from_spec(op_spec, op.domain_shape())?;
+            let sino = expect::<f32>(y, "measurements")?
+                .into_dimensionality::<Ix2>()
+                .map_err(|e| Error::param("measurements", e.to_string()))?;
+            let t = Instant::now();
+            let x = radon.fbp(sino, filter);
+            let secs = t.elapsed().as_secs_f64();
+            let x = x.into_dyn().into_shape_with_order(IxDyn(op.domain_shape()))
+                .map_err(|e| Error::param("fbp", e.to_string()))?;
+            Ok(direct("fbp", AnyArray::Real(x), secs, 0, 1))
+        }
+        "mle" => {
+            let params = MleParams::from_spec(method)?;
+            match op {
+                AnyOperator::Real(a) => run_mle(a, y, &params, &mut opts),
+                AnyOperator::RealToComplex(a) => run_mle(a, y, &params, &mut opts),
+                AnyOperator::Complex(a) => run_mle(a, y, &params, &mut opts),
+            }
+        }
+        other => {
+            let names: Vec<&str> = methods().iter().map(|m| m.name).collect();
+            Err(Error::Spec(format!(
+                "unknown method `{other}`; valid methods: {}",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The estimate as a real image for display and scoring: complex estimates become their
+/// magnitude.
+pub fn real_image(x: &AnyArray) -> ArrayD<f32> {
+    match x {
+        AnyArray::Real(r) => r.clone(),
+        AnyArray::Complex(c) => c.mapv(|v| v.norm()),
+    }
+}
