@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod fft;
+pub mod io;
 pub mod linalg;
 pub mod ops;
 pub mod scalar;
