@@ -8,10 +8,12 @@
 //! deep-learning dependency; networks live in a separate crate.
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod fft;
 pub mod io;
 pub mod linalg;
+pub mod metrics;
 pub mod ops;
 pub mod scalar;
 pub mod spec;
