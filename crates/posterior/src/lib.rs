@@ -15,6 +15,7 @@ pub mod io;
 pub mod linalg;
 pub mod metrics;
 pub mod ops;
+pub mod phantom;
 pub mod scalar;
 pub mod spec;
 
