@@ -112,8 +112,13 @@ mod tests {
             assert_eq!(img.dim(), (256, 256), "{name}");
             let (lo, hi) = img
                 .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-            assert!(lo >= 0.0 && hi <= 1.0 && hi - lo > 0.3, "{name}: [{lo}, {hi}]");
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
+            assert!(
+                lo >= 0.0 && hi <= 1.0 && hi - lo > 0.3,
+                "{name}: [{lo}, {hi}]"
+            );
             assert!(!provenance(name).unwrap().is_empty());
         }
     }
@@ -134,6 +139,9 @@ mod tests {
     #[test]
     fn unknown_name_lists_the_choices() {
         let e = bundled("lena").unwrap_err().to_string();
-        assert!(e.contains("lena") && e.contains("camera") && e.contains("mri_brain"), "{e}");
+        assert!(
+            e.contains("lena") && e.contains("camera") && e.contains("mri_brain"),
+            "{e}"
+        );
     }
 }

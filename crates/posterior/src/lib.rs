@@ -14,6 +14,7 @@ pub mod fft;
 pub mod io;
 pub mod linalg;
 pub mod metrics;
+pub mod noise;
 pub mod ops;
 pub mod phantom;
 pub mod scalar;

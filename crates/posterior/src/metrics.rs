@@ -186,7 +186,9 @@ fn ssim_with(
     if h < k || w < k {
         return Err(Error::param(
             "shape",
-            format!("{what} uses a {k}x{k} window; the image ({h}x{w}) must be at least that large"),
+            format!(
+                "{what} uses a {k}x{k} window; the image ({h}x{w}) must be at least that large"
+            ),
         ));
     }
     let (c1, c2) = ((K1 * data_range).powi(2), (K2 * data_range).powi(2));
@@ -230,7 +232,13 @@ pub fn ssim_uniform7(
     reference: ArrayViewD<f32>,
     data_range: f64,
 ) -> Result<f64> {
-    ssim_with(x, reference, data_range, &Window::uniform(7), "ssim_uniform7")
+    ssim_with(
+        x,
+        reference,
+        data_range,
+        &Window::uniform(7),
+        "ssim_uniform7",
+    )
 }
 
 #[cfg(test)]
@@ -268,10 +276,30 @@ mod tests {
     /// Values printed by `python3 scripts/peers/ssim_reference.py` with numpy 2.x and
     /// scikit-image 0.26.0: (pair, gaussian SSIM, uniform-7 SSIM, PSNR).
     const REFERENCE: &[(&str, f64, f64, f64)] = &[
-        ("camera_pattern", 0.7332444038539845, 0.668022833498923, 26.119767157681313),
-        ("camera_blur", 0.8557580690698375, 0.8577895368742858, 27.88505361235215),
-        ("coins_crop_pattern", 0.7979334244895389, 0.7430428279901442, 26.01729528302162),
-        ("stack3_blur", 0.8941206443820756, 0.9005529124819462, 28.384681919072314),
+        (
+            "camera_pattern",
+            0.7332444038539845,
+            0.668022833498923,
+            26.119767157681313,
+        ),
+        (
+            "camera_blur",
+            0.8557580690698375,
+            0.8577895368742858,
+            27.88505361235215,
+        ),
+        (
+            "coins_crop_pattern",
+            0.7979334244895389,
+            0.7430428279901442,
+            26.01729528302162,
+        ),
+        (
+            "stack3_blur",
+            0.8941206443820756,
+            0.9005529124819462,
+            28.384681919072314,
+        ),
     ];
 
     fn pairs() -> Vec<(&'static str, ArrayD<f32>, ArrayD<f32>)> {
@@ -279,17 +307,29 @@ mod tests {
         let coins = bundled("coins").unwrap();
         // coins[20:120, 10:230] (the s! macro is unavailable under forbid(unsafe_code)).
         let crop = Array2::from_shape_fn((100, 220), |(i, j)| coins[[i + 20, j + 10]]);
-        let chans = [bundled("astronaut").unwrap(), coins.clone(), bundled("chelsea").unwrap()];
+        let chans = [
+            bundled("astronaut").unwrap(),
+            coins.clone(),
+            bundled("chelsea").unwrap(),
+        ];
         let mut rgb = Array3::<f32>::zeros((3, 256, 256));
         let mut rgb_blur = Array3::<f32>::zeros((3, 256, 256));
-        for c in 0..3 {
-            rgb.index_axis_mut(Axis(0), c).assign(&chans[c]);
-            rgb_blur.index_axis_mut(Axis(0), c).assign(&blur(&chans[c]));
+        for (c, plane) in chans.iter().enumerate() {
+            rgb.index_axis_mut(Axis(0), c).assign(plane);
+            rgb_blur.index_axis_mut(Axis(0), c).assign(&blur(plane));
         }
         vec![
-            ("camera_pattern", cam.clone().into_dyn(), pattern(&cam).into_dyn()),
+            (
+                "camera_pattern",
+                cam.clone().into_dyn(),
+                pattern(&cam).into_dyn(),
+            ),
             ("camera_blur", cam.clone().into_dyn(), blur(&cam).into_dyn()),
-            ("coins_crop_pattern", crop.clone().into_dyn(), pattern(&crop).into_dyn()),
+            (
+                "coins_crop_pattern",
+                crop.clone().into_dyn(),
+                pattern(&crop).into_dyn(),
+            ),
             ("stack3_blur", rgb.into_dyn(), rgb_blur.into_dyn()),
         ]
     }
@@ -307,10 +347,16 @@ mod tests {
             for (k, (a, b)) in got.iter().zip([g, u, p]).enumerate() {
                 let err = (a - b).abs();
                 worst[k] = worst[k].max(err);
-                assert!(err < 1e-9, "{name} metric {k}: {a} vs skimage {b} (|diff| {err:e})");
+                assert!(
+                    err < 1e-9,
+                    "{name} metric {k}: {a} vs skimage {b} (|diff| {err:e})"
+                );
             }
         }
-        eprintln!("max |diff| vs skimage: ssim {:e}, ssim_uniform7 {:e}, psnr {:e}", worst[0], worst[1], worst[2]);
+        eprintln!(
+            "max |diff| vs skimage: ssim {:e}, ssim_uniform7 {:e}, psnr {:e}",
+            worst[0], worst[1], worst[2]
+        );
     }
 
     #[test]
@@ -347,14 +393,23 @@ mod tests {
     fn ssim_errors() {
         let a = ArrayD::<f32>::zeros(IxDyn(&[12, 12]));
         let b = ArrayD::<f32>::zeros(IxDyn(&[12, 13]));
-        assert!(matches!(ssim(a.view(), b.view(), 1.0), Err(Error::Shape { .. })));
-        assert!(matches!(ssim(a.view(), a.view(), 0.0), Err(Error::Param { .. })));
+        assert!(matches!(
+            ssim(a.view(), b.view(), 1.0),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            ssim(a.view(), a.view(), 0.0),
+            Err(Error::Param { .. })
+        ));
         let small = ArrayD::<f32>::zeros(IxDyn(&[10, 30]));
         let e = ssim(small.view(), small.view(), 1.0).unwrap_err();
         assert!(e.to_string().contains("11x11"), "{e}");
         assert!(ssim_uniform7(small.view(), small.view(), 1.0).is_ok());
         let flat = ArrayD::<f32>::zeros(IxDyn(&[100]));
-        assert!(matches!(ssim(flat.view(), flat.view(), 1.0), Err(Error::Param { .. })));
+        assert!(matches!(
+            ssim(flat.view(), flat.view(), 1.0),
+            Err(Error::Param { .. })
+        ));
     }
 
     #[test]

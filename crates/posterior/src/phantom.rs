@@ -16,7 +16,7 @@ use ndarray::Array2;
 use rand::RngExt;
 
 /// An ellipse of the phantom: `value` is added at every point `(x, y)` with
-/// `((x' )/a)² + ((y')/b)² ≤ 1`, where `(x', y')` are the coordinates relative to the
+/// `(x'/a)² + (y'/b)² ≤ 1`, where `(x', y')` are the coordinates relative to the
 /// centre `(x0, y0)` rotated by `-phi_deg` (i.e. the ellipse is rotated counter-clockwise
 /// by `phi_deg` degrees).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,13 +66,16 @@ pub const MODIFIED_SHEPP_LOGAN: [Ellipse; 10] = [
 ];
 
 /// Rasterise a sum of ellipses on an `h x w` grid (geometry in the module docs) with
-/// `supersample² ` samples per pixel (1 = point sampling at pixel centres). Values are
+/// `supersample²` samples per pixel (1 = point sampling at pixel centres). Values are
 /// the plain sums, accumulated in f64, neither clipped nor normalised.
 ///
 /// # Panics
 /// If `supersample` is 0.
 pub fn rasterize(h: usize, w: usize, ellipses: &[Ellipse], supersample: usize) -> Array2<f64> {
-    assert!(supersample >= 1, "rasterize: supersample must be at least 1");
+    assert!(
+        supersample >= 1,
+        "rasterize: supersample must be at least 1"
+    );
     let mut out = Array2::<f64>::zeros((h, w));
     if h == 0 || w == 0 {
         return out;
@@ -110,13 +113,13 @@ pub fn rasterize(h: usize, w: usize, ellipses: &[Ellipse], supersample: usize) -
             counts[j0..=j1].iter_mut().for_each(|c| *c = 0);
             for &oy in &offsets {
                 let y = -((i as f64 - cy) + oy) / unit - el.y0;
-                for j in j0..=j1 {
+                for (j, count) in (j0..=j1).zip(counts[j0..=j1].iter_mut()) {
                     for &ox in &offsets {
                         let x = ((j as f64 - cx) + ox) / unit - el.x0;
                         let u = x * cs + y * sn;
                         let v = y * cs - x * sn;
                         if u * u / a2 + v * v / b2 <= 1.0 {
-                            counts[j] += 1;
+                            *count += 1;
                         }
                     }
                 }
@@ -338,7 +341,10 @@ mod tests {
             assert!(img.iter().all(|&v| (0.0..=1.0).contains(&v)));
             let nonzero = img.iter().filter(|&&v| v > 0.0).count();
             assert!(nonzero > 64 * 80 / 10, "{nonzero}");
-            assert!(img.iter().any(|&v| v == 0.0), "background stays 0 somewhere");
+            assert!(
+                img.iter().any(|&v| v == 0.0),
+                "background stays 0 somewhere"
+            );
         }
         assert!(random_ellipses(16, 16, 0, 1).iter().all(|&v| v == 0.0));
         // The list obeys its documented ranges.

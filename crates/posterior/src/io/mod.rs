@@ -147,7 +147,10 @@ pub fn read_array(path: impl AsRef<Path>) -> Result<AnyArray> {
 pub fn write_png(path: impl AsRef<Path>, image: &ArrayViewD<f32>, bits: u8) -> Result<()> {
     let path = path.as_ref();
     if bits != 8 && bits != 16 {
-        return Err(Error::param("bits", format!("PNG depth must be 8 or 16, got {bits}")));
+        return Err(Error::param(
+            "bits",
+            format!("PNG depth must be 8 or 16, got {bits}"),
+        ));
     }
     match *image.shape() {
         [h, w] | [1, h, w] | [3, h, w] if h > 0 && w > 0 => {
@@ -165,7 +168,10 @@ pub fn write_png(path: impl AsRef<Path>, image: &ArrayViewD<f32>, bits: u8) -> R
             ));
         }
     }
-    check_finite(&format!("image written to {}", path.display()), image.view())?;
+    check_finite(
+        &format!("image written to {}", path.display()),
+        image.view(),
+    )?;
     atomic_write(path, |w| {
         png::encode(w, image, bits).map_err(|e| std::io::Error::other(e.to_string()))
     })
@@ -242,7 +248,8 @@ where
         });
     drop(w);
     let result = result.and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|e| io_err("cannot move the finished file into place", e))
+        std::fs::rename(&tmp, path)
+            .map_err(|e| io_err("cannot move the finished file into place", e))
     });
     if result.is_err() {
         // Best effort: the temporary file may not exist any more.
@@ -392,7 +399,11 @@ mod tests {
             for &b in data {
                 c ^= b as u32;
                 for _ in 0..8 {
-                    c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                    c = if c & 1 != 0 {
+                        0xedb8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
                 }
             }
             !c
@@ -489,14 +500,20 @@ mod tests {
         let truncated = d.path().join("trunc.npy");
         std::fs::write(&truncated, &bytes[..bytes.len() - 3]).unwrap();
         let e = read_array(&truncated).unwrap_err();
-        assert!(matches!(e, Error::Format { .. }) && e.to_string().contains("truncated"), "{e}");
+        assert!(
+            matches!(e, Error::Format { .. }) && e.to_string().contains("truncated"),
+            "{e}"
+        );
 
         let bad_magic = d.path().join("magic.npy");
         let mut b = bytes.clone();
         b[1] = b'X';
         std::fs::write(&bad_magic, &b).unwrap();
         let e = read_array(&bad_magic).unwrap_err();
-        assert!(matches!(e, Error::Format { .. }) && e.to_string().contains("magic"), "{e}");
+        assert!(
+            matches!(e, Error::Format { .. }) && e.to_string().contains("magic"),
+            "{e}"
+        );
 
         let garbage = d.path().join("garbage.npy");
         let mut b = bytes.clone();
@@ -543,7 +560,10 @@ mod tests {
             Err(Error::NonFinite { count, .. }) => assert_eq!(count, 2),
             other => panic!("expected NonFinite, got {other:?}"),
         }
-        assert!(matches!(write_png(&p, &img.view(), 12), Err(Error::Param { .. })));
+        assert!(matches!(
+            write_png(&p, &img.view(), 12),
+            Err(Error::Param { .. })
+        ));
         assert!(matches!(
             write_png(&p, &ramp(&[2, 4, 4]).view(), 8),
             Err(Error::Param { .. })

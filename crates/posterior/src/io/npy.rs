@@ -59,6 +59,11 @@ impl Dtype {
             "<f8" => Ok(Dtype::F64),
             "<c8" => Ok(Dtype::C64),
             "<c16" => Ok(Dtype::C128),
+            "|O" | "<O" | ">O" => Err(
+                "dtype `object` (pickled Python objects) is not supported; save a numeric \
+                 float or complex array"
+                    .into(),
+            ),
             d if d.starts_with('>') => Err(format!(
                 "dtype `{d}` is big-endian; only little-endian data is supported \
                  (convert with `a.astype(a.dtype.newbyteorder('<'))`)"
@@ -516,7 +521,8 @@ mod tests {
     use super::*;
 
     fn file(descr: &str, fortran: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let dict = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
+        let dict =
+            format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&[1, 0]);
         out.extend_from_slice(&((dict.len() + 1) as u16).to_le_bytes());
@@ -546,7 +552,10 @@ mod tests {
 
     #[test]
     fn decodes_hand_made_files() {
-        let data: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let data: Vec<u8> = [1.5f64, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         let AnyArray::Real(a) = decode(&file("<f8", "False", "(2,)", &data)).unwrap() else {
             panic!("expected real")
         };
@@ -569,7 +578,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (file(">f4", "False", "(1,)", &four), "big-endian"),
             (file("<f4", "True", "(1,)", &four), "Fortran"),
-            (file("|O", "False", "(1,)", &four), "not supported"),
+            (file("|O", "False", "(1,)", &four), "object"),
             (file("<i4", "False", "(1,)", &four), "not supported"),
             (file("|u1", "False", "(4,)", &four), "not supported"),
             (file("<f4", "False", "(2,)", &four), "truncated"),
@@ -577,7 +586,10 @@ mod tests {
             (file("<f4", "False", "(1,)", &[0u8; 8]), "unexpected bytes"),
             (file("<f4", "False", "[1]", &four), "not a tuple"),
             (b"\x93NUMPZ\x01\x00\x00\x00".to_vec(), "magic"),
-            (b"\x93NUMPY\x01\x00\xff\x00{'descr'".to_vec(), "truncated .npy header"),
+            (
+                b"\x93NUMPY\x01\x00\xff\x00{'descr'".to_vec(),
+                "truncated .npy header",
+            ),
             (b"\x93NUMPY\x07\x00\x00\x00".to_vec(), "version 7.0"),
             (b"\x93NUMPY".to_vec(), "magic"),
         ];

@@ -42,10 +42,7 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<ArrayD<f32>, String> {
             b.pixels().map(|p| [p.0[0], p.0[1], p.0[2]].map(u16_unit)),
         ),
         other => {
-            return Err(format!(
-                "unsupported PNG colour type {:?}",
-                other.color()
-            ));
+            return Err(format!("unsupported PNG colour type {:?}", other.color()));
         }
     };
     Ok(arr.expect("sample count matches the image size"))
@@ -124,7 +121,9 @@ pub(crate) fn encode<W: Write>(
             ImageBuffer::<Rgb<u8>, Vec<u8>>::from_raw(
                 wu,
                 hu,
-                interleave(&[plane(0), plane(1), plane(2)], |v| quantize(v, 255.0) as u8),
+                interleave(&[plane(0), plane(1), plane(2)], |v| {
+                    quantize(v, 255.0) as u8
+                }),
             )
             .expect("size"),
         ),
