@@ -152,9 +152,9 @@ pub fn shepp_logan_hw(h: usize, w: usize) -> Array2<f32> {
 }
 
 /// The modified Shepp-Logan phantom with `supersample x supersample` samples averaged per
-/// pixel (anti-aliased edges: each pixel holds the phantom's mean over the pixel area to
-/// within `1/supersample²`). Sums are clipped to `[0, 1]`, which only removes rounding
-/// residue such as `1 - 0.8 - 0.2 = -6e-17` in the ventricles.
+/// pixel: each pixel approximates the phantom's mean over its area (anti-aliased edges;
+/// pixels away from edges are exact). Sums are clipped to `[0, 1]`, which only removes
+/// rounding residue such as `1 - 0.8 - 0.2 = -6e-17` in the ventricles.
 ///
 /// # Panics
 /// If `supersample` is 0.
