@@ -273,7 +273,7 @@ mod tests {
         })
     }
 
-    /// Values printed by `python3 scripts/peers/ssim_reference.py` with numpy 2.x and
+    /// Values printed by `python3 scripts/peers/ssim_reference.py` with numpy 2.4.6, scipy 1.17.1 and
     /// scikit-image 0.26.0: (pair, gaussian SSIM, uniform-7 SSIM, PSNR).
     const REFERENCE: &[(&str, f64, f64, f64)] = &[
         (
