@@ -8,10 +8,15 @@
 //! deep-learning dependency; networks live in a separate crate.
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod fft;
+pub mod io;
 pub mod linalg;
+pub mod metrics;
+pub mod noise;
 pub mod ops;
+pub mod phantom;
 pub mod scalar;
 pub mod spec;
 pub mod transforms;
