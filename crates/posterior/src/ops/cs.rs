@@ -200,30 +200,45 @@ impl LinearOperator for Gaussian {
         });
     }
 
+    /// `A^T y = Σ_i y_i a_i`: the rows are split into one chunk per thread, each chunk
+    /// streams its stored rows contiguously into an f64 partial sum (column blocks of
+    /// 16384 keep the accumulator in cache), and the partial sums are added at the end.
     fn adjoint_into(&self, y: ArrayViewD<f32>, x: ArrayViewMutD<f32>) {
         assert_eq!(y.shape(), &self.range[..], "cs adjoint: range shape");
         assert_eq!(x.shape(), &self.shape[..], "cs adjoint: domain shape");
         let y = y.as_standard_layout();
         let ys = y.as_slice().expect("standard layout");
-        let n = self.n;
-        const B: usize = 512;
-        with_out_slice(x, |xs| {
-            xs.par_chunks_mut(B).enumerate().for_each(|(b, xb)| {
-                let j0 = b * B;
-                let len = xb.len();
-                let mut acc = [0.0f64; B];
-                let acc = &mut acc[..len];
-                for (i, &yi) in ys.iter().enumerate() {
-                    let yi = yi as f64;
-                    let row = &self.mat[i * n + j0..i * n + j0 + len];
-                    for (a, &r) in acc.iter_mut().zip(row) {
-                        *a += yi * r as f64;
+        let (m, n) = (self.m, self.n);
+        const CB: usize = 16_384;
+        // enough work per chunk (>= ~64k multiply-adds) to be worth a thread
+        let chunks = rayon::current_num_threads()
+            .min((m * n).div_ceil(65_536))
+            .clamp(1, m);
+        let rows_per = m.div_ceil(chunks);
+        let partials: Vec<Vec<f64>> = (0..m.div_ceil(rows_per))
+            .into_par_iter()
+            .map(|c| {
+                let rows = c * rows_per..((c + 1) * rows_per).min(m);
+                let mut acc = vec![0.0f64; n];
+                for j0 in (0..n).step_by(CB) {
+                    let j1 = (j0 + CB).min(n);
+                    let acc = &mut acc[j0..j1];
+                    for i in rows.clone() {
+                        let yi = ys[i] as f64;
+                        let row = &self.mat[i * n + j0..i * n + j1];
+                        for (a, &r) in acc.iter_mut().zip(row) {
+                            *a += yi * r as f64;
+                        }
                     }
                 }
-                xb.iter_mut()
-                    .zip(acc.iter())
-                    .for_each(|(o, &a)| *o = a as f32);
-            });
+                acc
+            })
+            .collect();
+        with_out_slice(x, |xs| {
+            xs.par_iter_mut()
+                .enumerate()
+                .with_min_len(4096)
+                .for_each(|(j, o)| *o = partials.iter().map(|p| p[j]).sum::<f64>() as f32);
         });
     }
 }
@@ -514,6 +529,34 @@ mod tests {
             .collect();
         assert!(max_rel(&g.adjoint(y.view()), &want) < 1e-5);
         assert!(adjoint_mismatch(&g, 4) < 1e-6);
+    }
+
+    #[test]
+    fn gaussian_adjoint_with_many_row_chunks_and_column_blocks() {
+        // n = 20000 spans two column blocks; four threads give four row chunks
+        let shape = [100usize, 200];
+        let (m, n) = (40usize, 20_000usize);
+        let g = Gaussian::new(&shape, m, 12).unwrap();
+        let y = random_array(&[m], 13);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let got = pool.install(|| g.adjoint(y.view()));
+        let a = g.matrix();
+        let ys = y.as_slice().unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|j| (0..m).map(|i| a[[i, j]] as f64 * ys[i] as f64).sum())
+            .collect();
+        assert!(max_rel(&got, &want) < 1e-6);
+        // the result does not depend on the thread count beyond f32 rounding
+        let single = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| g.adjoint(y.view()));
+        let single: Vec<f64> = single.iter().map(|&v| v as f64).collect();
+        assert!(max_rel(&got, &single) < 1e-6);
     }
 
     #[test]

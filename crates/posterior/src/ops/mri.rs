@@ -106,22 +106,34 @@ impl MaskKind {
     }
 
     fn describe(&self, seed: u64) -> String {
+        // parameters come from f32 spec values: print them at f32 precision (0.2, not
+        // 0.20000000298023224)
+        let f = |v: f64| v as f32;
         match *self {
             MaskKind::Lines {
                 accel,
                 center,
                 selection: LineSelection::Random,
-            } => format!("lines: accel={accel} center={center} random seed={seed}"),
+            } => format!(
+                "lines: accel={} center={} random seed={seed}",
+                f(accel),
+                f(center)
+            ),
             MaskKind::Lines {
                 accel,
                 center,
                 selection: LineSelection::Equispaced,
-            } => format!("lines: accel={accel} center={center} equispaced"),
+            } => format!("lines: accel={} center={} equispaced", f(accel), f(center)),
             MaskKind::Vd2d {
                 accel,
                 center,
                 power,
-            } => format!("vd2d: accel={accel} center={center} power={power} seed={seed}"),
+            } => format!(
+                "vd2d: accel={} center={} power={} seed={seed}",
+                f(accel),
+                f(center),
+                f(power)
+            ),
         }
     }
 }
@@ -246,7 +258,8 @@ fn vd2d_mask(
         while prob_for(hi) < budget {
             hi *= 2.0;
         }
-        for _ in 0..200 {
+        // 64 halvings of [0, hi] reach f64 resolution
+        for _ in 0..64 {
             let mid = 0.5 * (lo + hi);
             if prob_for(mid) < budget {
                 lo = mid;
@@ -1066,7 +1079,11 @@ mod tests {
         assert_eq!(op.range_shape(), &[16, 12]);
         let op = parse("mri:accel=2,center=0.25,seed=3").unwrap();
         assert!(matches!(op, AnyOperator::RealToComplex(_)));
-        assert!(op.describe().contains("50.0%"), "{}", op.describe());
+        let d = op.describe();
+        assert!(
+            d.contains("50.0%") && d.contains("center=0.25 random seed=3"),
+            "{d}"
+        );
         assert!(parse("mri:mask=vd2d,power=3,accel=2").is_ok());
         assert!(parse("mri:mask=vd2d,lines=random").is_err());
         assert!(parse("mri:power=2").is_err());
