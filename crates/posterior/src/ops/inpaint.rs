@@ -315,7 +315,11 @@ mod tests {
         let mut n = ArrayD::zeros(IxDyn(&shape));
         op.normal_into(x.view(), n.view_mut());
         let r = op.adjoint(op.apply(x.view()).view());
-        assert!(n.iter().zip(r.iter()).all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0)));
+        assert!(
+            n.iter()
+                .zip(r.iter())
+                .all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0))
+        );
         assert!(Inpaint::from_mask(&mask, &[7, 5]).is_err());
         let mut w = w;
         w[[0, 0]] = f32::INFINITY;
