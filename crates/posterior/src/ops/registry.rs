@@ -127,6 +127,10 @@ pub fn registry() -> Vec<OperatorEntry> {
                     "boundary",
                     "circular (FFT) | zero | reflect (half-sample symmetric) (default circular)",
                 ),
+                (
+                    "method",
+                    "zero/reflect only: auto | direct | fft (padded FFT); auto picks the cheaper (default auto)",
+                ),
             ],
             examples: &[
                 "blur",
@@ -137,6 +141,9 @@ pub fn registry() -> Vec<OperatorEntry> {
                 "blur:kernel=box,size=3,boundary=zero",
                 "blur:kernel=box,size=10,boundary=zero",
                 "blur:kernel=box,size=10,boundary=reflect",
+                "blur:kernel=gaussian,size=5,std=1.2,boundary=zero,method=fft",
+                "blur:kernel=motion,length=6,angle=45,boundary=reflect,method=fft",
+                "blur:kernel=gaussian,size=7,boundary=reflect,method=direct",
                 "blur:kernel=motion,length=7,angle=0,boundary=circular",
                 "blur:kernel=motion,length=5,angle=30,boundary=reflect",
                 "blur:kernel=motion,length=6,angle=90,boundary=zero",
