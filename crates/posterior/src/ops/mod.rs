@@ -4,6 +4,8 @@
 //! conformance tests sweep (dot-product adjoint test, agreement with a dense matrix built
 //! column by column, linearity, dirty output buffers).
 
+pub mod ct;
+pub mod ct_fbp;
 pub mod identity;
 pub mod registry;
 

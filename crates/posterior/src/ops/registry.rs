@@ -81,14 +81,41 @@ fn build_identity(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
 
 /// All operator families, in the order the documentation lists them.
 pub fn registry() -> Vec<OperatorEntry> {
-    vec![OperatorEntry {
-        name: "denoise",
-        summary: "identity: y = x + n",
-        keys: &[],
-        examples: &["denoise"],
-        build: build_identity,
-        infer_domain: same_shape,
-    }]
+    vec![
+        OperatorEntry {
+            name: "denoise",
+            summary: "identity: y = x + n",
+            keys: &[],
+            examples: &["denoise"],
+            build: build_identity,
+            infer_domain: same_shape,
+        },
+        OperatorEntry {
+            name: "ct",
+            summary: "2-D parallel-beam CT (Radon transform): image [H, W] -> sinogram [angles, detectors]",
+            keys: &[
+                (
+                    "angles",
+                    "number of projection angles, uniform over the arc, endpoint excluded (default 180)",
+                ),
+                ("arc", "angular range in degrees, in (0, 360] (default 180)"),
+                (
+                    "detectors",
+                    "detector bins per projection (default: image width W)",
+                ),
+                ("spacing", "detector bin spacing in pixels (default 1)"),
+                ("step", "sampling step along each ray in pixels (default 1)"),
+            ],
+            examples: &[
+                "ct:angles=7",
+                "ct:angles=5,detectors=15",
+                "ct:angles=6,spacing=0.8",
+                "ct:angles=4,arc=120,step=0.5",
+            ],
+            build: super::ct::build,
+            infer_domain: super::ct::infer_domain,
+        },
+    ]
 }
 
 /// Find an entry by name, with an error listing the valid names.
