@@ -6,6 +6,8 @@
 
 pub mod blur;
 pub mod cs;
+pub mod ct;
+pub mod ct_fbp;
 pub mod identity;
 pub mod inpaint;
 pub mod kernels;

@@ -272,6 +272,31 @@ pub fn registry() -> Vec<OperatorEntry> {
             build: super::cs::build,
             infer_domain: super::cs::infer_domain,
         },
+        OperatorEntry {
+            name: "ct",
+            summary: "2-D parallel-beam CT (Radon transform): image [H, W] -> sinogram [angles, detectors]",
+            keys: &[
+                (
+                    "angles",
+                    "number of projection angles, uniform over the arc, endpoint excluded (default 180)",
+                ),
+                ("arc", "angular range in degrees, in (0, 360] (default 180)"),
+                (
+                    "detectors",
+                    "detector bins per projection (default: image width W)",
+                ),
+                ("spacing", "detector bin spacing in pixels (default 1)"),
+                ("step", "sampling step along each ray in pixels (default 1)"),
+            ],
+            examples: &[
+                "ct:angles=7",
+                "ct:angles=5,detectors=15",
+                "ct:angles=6,spacing=0.8",
+                "ct:angles=4,arc=120,step=0.5",
+            ],
+            build: super::ct::build,
+            infer_domain: super::ct::infer_domain,
+        },
     ]
 }
 
