@@ -13,6 +13,7 @@ pub mod fft;
 pub mod linalg;
 pub mod ops;
 pub mod scalar;
+pub mod solve;
 pub mod spec;
 
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@
 //! conformance tests sweep (dot-product adjoint test, agreement with a dense matrix built
 //! column by column, linearity, dirty output buffers).
 
+pub mod counted;
 pub mod identity;
 pub mod registry;
 
