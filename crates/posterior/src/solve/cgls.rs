@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::driver::{Convergence, Iterative, StepInfo};
-use super::{check_finite, check_lambda, norm_sq, rel, sl, sl_mut, standard, zeros};
+use super::{check_finite, check_lambda, norm_sq, rel, sl, sl_mut, standard, zeros, zip_sum};
 use crate::error::Result;
 use crate::ops::LinearOperator;
 use crate::ops::counted::{Counted, OpCounts};
@@ -55,6 +55,7 @@ pub struct Cgls<'a, O: LinearOperator> {
     p: ArrayD<O::Domain>,
     q: ArrayD<O::Range>,
     gamma: f64,
+    pp: f64,
     s0_norm: f64,
     y_norm: f64,
     last: Option<StepInfo>,
@@ -104,9 +105,10 @@ impl<'a, O: LinearOperator> Cgls<'a, O> {
         let lambda = params.lambda;
         if lambda > 0.0 {
             let l = lambda as f32;
-            for (s, &x) in sl_mut(&mut s).iter_mut().zip(sl(&x)) {
+            zip_sum(sl_mut(&mut s), sl(&x), |s, x| {
                 *s -= x * l;
-            }
+                0.0
+            });
         }
         let gamma = norm_sq(sl(&s));
         Ok(Cgls {
@@ -117,6 +119,7 @@ impl<'a, O: LinearOperator> Cgls<'a, O> {
             r,
             s,
             gamma,
+            pp: gamma,
             s0_norm: gamma.sqrt(),
             y_norm,
             op,
@@ -166,7 +169,7 @@ impl<O: LinearOperator> Iterative for Cgls<'_, O> {
         }
         self.op.apply_into(self.p.view(), self.q.view_mut());
         let qq = norm_sq(sl(&self.q));
-        let pp = norm_sq(sl(&self.p));
+        let pp = self.pp;
         let delta = qq + self.lambda * pp;
         if delta == 0.0 {
             // A p = 0 with p != 0 cannot happen in exact arithmetic (p lies in the range of
@@ -176,33 +179,31 @@ impl<O: LinearOperator> Iterative for Cgls<'_, O> {
         let alpha = self.gamma / delta;
         let a = alpha as f32;
 
-        let mut xx = 0.0f64;
-        for (x, &p) in sl_mut(&mut self.x).iter_mut().zip(sl(&self.p)) {
+        let xx = zip_sum(sl_mut(&mut self.x), sl(&self.p), |x, p| {
             *x += p * a;
-            xx += x.dot_re(*x);
-        }
-        let mut rr = 0.0f64;
-        for (r, &q) in sl_mut(&mut self.r).iter_mut().zip(sl(&self.q)) {
+            x.dot_re(*x)
+        });
+        let rr = zip_sum(sl_mut(&mut self.r), sl(&self.q), |r, q| {
             *r -= q * a;
-            rr += r.dot_re(*r);
-        }
+            r.dot_re(*r)
+        });
         self.op.adjoint_into(self.r.view(), self.s.view_mut());
         let gamma_new = if self.lambda > 0.0 {
             let l = self.lambda as f32;
-            let mut g = 0.0f64;
-            for (s, &x) in sl_mut(&mut self.s).iter_mut().zip(sl(&self.x)) {
+            zip_sum(sl_mut(&mut self.s), sl(&self.x), |s, x| {
                 *s -= x * l;
-                g += s.dot_re(*s);
-            }
-            g
+                s.dot_re(*s)
+            })
         } else {
             norm_sq(sl(&self.s))
         };
         let beta = (gamma_new / self.gamma) as f32;
-        for (p, &s) in sl_mut(&mut self.p).iter_mut().zip(sl(&self.s)) {
+        let pp_new = zip_sum(sl_mut(&mut self.p), sl(&self.s), |p, s| {
             *p = s + *p * beta;
-        }
+            p.dot_re(*p)
+        });
         self.gamma = gamma_new;
+        self.pp = pp_new;
 
         let info = StepInfo {
             objective: Some(0.5 * (rr + self.lambda * xx)),
@@ -236,7 +237,6 @@ mod tests {
     use crate::ops::Identity;
     use crate::scalar::c32;
     use ndarray::{Array2, IxDyn};
-    use posterior_testkit::random_array;
 
     fn solve<O: LinearOperator>(
         op: &O,
@@ -322,8 +322,8 @@ mod tests {
         let (a, _, _) = problems(30);
         let y = random_array::<f32>(&[36], 7);
         let want = reference(&a, &y, 0.0);
-        let x0 = ArrayD::from_shape_vec(IxDyn(&[12]), want.iter().map(|&v| v as f32).collect())
-            .unwrap();
+        let x0 =
+            ArrayD::from_shape_vec(IxDyn(&[12]), want.iter().map(|&v| v as f32).collect()).unwrap();
         let mut s = Cgls::with_x0(&a, y.view(), x0.view(), CglsParams::default()).unwrap();
         // One A (initial residual) and one A^H at set-up.
         assert_eq!(s.counts().forward, 1);
@@ -347,7 +347,9 @@ mod tests {
         let r = Driver::new(10).run(&mut s).unwrap();
         // Step 1 solves exactly (s = 0 afterwards) and says so.
         assert_eq!(r.iterations, 1, "{}", r.summary());
-        assert!(matches!(&r.termination, Termination::Converged(c) if c.criterion.contains("exact")));
+        assert!(
+            matches!(&r.termination, Termination::Converged(c) if c.criterion.contains("exact"))
+        );
         assert_eq!(r.x, y);
         // y = 0: solved before any iteration.
         let z = ArrayD::<c32>::zeros(IxDyn(&[3, 2]));

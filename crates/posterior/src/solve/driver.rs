@@ -55,6 +55,8 @@ pub trait Iterative {
 
 /// What a solver knows about its new iterate `x_k` after one step. `None` means the
 /// solver does not compute that quantity (a [`Stop`] that needs it is then refused).
+/// Each relative measure falls back to the absolute one when its denominator is zero
+/// (`y = 0`, a zero iterate, a starting point that is already optimal).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepInfo {
     /// The value of the objective the method minimizes (for least squares,
@@ -536,6 +538,14 @@ impl<'a, T: Scalar> Driver<'a, T> {
 
             let info = solver.step()?;
 
+            let x = solver.current();
+            if !all_finite(x.view()) {
+                let bad = x.iter().filter(|v| !v.is_finite()).count();
+                return Err(diverged(
+                    iter,
+                    format!("the iterate has {bad} non-finite value(s)"),
+                ));
+            }
             for (what, v) in [
                 ("objective", info.objective),
                 ("relative residual", info.rel_residual),
@@ -551,14 +561,6 @@ impl<'a, T: Scalar> Driver<'a, T> {
                 && v.is_nan()
             {
                 return Err(diverged(iter, "relative change is NaN".into()));
-            }
-            let x = solver.current();
-            let bad = x.iter().filter(|v| !v.is_finite()).count();
-            if bad > 0 {
-                return Err(diverged(
-                    iter,
-                    format!("the iterate has {bad} non-finite value(s)"),
-                ));
             }
             if let Some(r) = info.rel_residual {
                 let floor = best_residual.max(1e-9);
@@ -630,6 +632,16 @@ impl<'a, T: Scalar> Driver<'a, T> {
             obs.finish(&report)?;
         }
         Ok(report)
+    }
+}
+
+/// Whether every element is finite; branch-free over contiguous memory so it vectorizes.
+fn all_finite<T: Scalar>(x: ArrayViewD<T>) -> bool {
+    match x.as_slice_memory_order() {
+        Some(s) => s
+            .chunks(4096)
+            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())),
+        None => x.iter().all(|v| v.is_finite()),
     }
 }
 
@@ -782,7 +794,10 @@ mod tests {
             }
             t => panic!("{t:?}"),
         }
-        assert!(r.summary().contains("converged: rel_residual 9.77e-4 vs 1e-3"));
+        assert!(
+            r.summary()
+                .contains("converged: rel_residual 9.77e-4 vs 1e-3")
+        );
 
         let r = Driver::new(100)
             .stop_when(Stop::RelNormalResidual(0.1))
@@ -1001,21 +1016,25 @@ mod tests {
     fn inspect_sees_iterates_and_its_errors_abort() {
         let mut sums = Vec::new();
         Driver::new(3)
-            .observe(Box::new(Inspect::new(|_: &IterRecord, x: ArrayViewD<f32>| {
-                sums.push(x.sum());
-                Ok(())
-            })))
+            .observe(Box::new(Inspect::new(
+                |_: &IterRecord, x: ArrayViewD<f32>| {
+                    sums.push(x.sum());
+                    Ok(())
+                },
+            )))
             .run(&mut toy())
             .unwrap();
         assert_eq!(sums, vec![2.0, 1.0, 0.5]);
         let e = Driver::new(3)
-            .observe(Box::new(Inspect::new(|r: &IterRecord, _: ArrayViewD<f32>| {
-                if r.iter == 2 {
-                    Err(Error::param("observer", "stop"))
-                } else {
-                    Ok(())
-                }
-            })))
+            .observe(Box::new(Inspect::new(
+                |r: &IterRecord, _: ArrayViewD<f32>| {
+                    if r.iter == 2 {
+                        Err(Error::param("observer", "stop"))
+                    } else {
+                        Ok(())
+                    }
+                },
+            )))
             .run(&mut toy())
             .unwrap_err();
         assert!(e.to_string().contains("observer"));

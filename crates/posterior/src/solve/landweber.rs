@@ -3,7 +3,9 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::driver::{Iterative, StepInfo};
-use super::{check_finite, check_lambda, norm_sq, rel, sl, sl_mut, standard, zeros};
+use super::{
+    check_finite, check_lambda, norm_sq, rel, sl, sl_mut, standard, zeros, zip_sum, zip_sum2,
+};
 use crate::error::{Error, Result};
 use crate::ops::counted::{Counted, OpCounts};
 use crate::ops::{LinearOperator, norm_estimate};
@@ -105,7 +107,11 @@ impl<'a, O: LinearOperator> Landweber<'a, O> {
                     "box constraints apply to real images only; this operator has a complex domain",
                 ));
             }
-            if lo.is_nan() || hi.is_nan() || lo > hi || lo == f32::INFINITY || hi == f32::NEG_INFINITY
+            if lo.is_nan()
+                || hi.is_nan()
+                || lo > hi
+                || lo == f32::INFINITY
+                || hi == f32::NEG_INFINITY
             {
                 return Err(Error::param(
                     "bounds",
@@ -177,26 +183,21 @@ impl<'a, O: LinearOperator> Landweber<'a, O> {
         self.op.adjoint_into(self.r.view(), self.g.view_mut());
         let l = self.lambda as f32;
         let tau = self.tau as f32;
-        let mut acc = 0.0f64;
         match self.bounds {
-            None => {
-                for (g, &x) in sl_mut(&mut self.g).iter_mut().zip(sl(&self.x)) {
-                    if l != 0.0 {
-                        *g -= x * l;
-                    }
-                    acc += g.dot_re(*g);
-                }
-                acc.sqrt()
-            }
+            None if l == 0.0 => norm_sq(sl(&self.g)).sqrt(),
+            None => zip_sum(sl_mut(&mut self.g), sl(&self.x), |g, x| {
+                *g -= x * l;
+                g.dot_re(*g)
+            })
+            .sqrt(),
             Some((lo, hi)) => {
-                for (g, &x) in sl_mut(&mut self.g).iter_mut().zip(sl(&self.x)) {
-                    if l != 0.0 {
-                        *g -= x * l;
-                    }
+                zip_sum(sl_mut(&mut self.g), sl(&self.x), |g, x| {
+                    *g -= x * l;
                     let d = (x + *g * tau).re().clamp(lo, hi) as f64 - x.re() as f64;
-                    acc += d * d;
-                }
-                acc.sqrt() / self.tau
+                    d * d
+                })
+                .sqrt()
+                    / self.tau
             }
         }
     }
@@ -211,24 +212,22 @@ impl<O: LinearOperator> Iterative for Landweber<'_, O> {
 
     fn step(&mut self) -> Result<StepInfo> {
         let tau = self.tau as f32;
-        let (mut dd, mut xx) = (0.0f64, 0.0f64);
-        for (x, &g) in sl_mut(&mut self.x).iter_mut().zip(sl(&self.g)) {
+        let bounds = self.bounds;
+        let (dd, xx) = zip_sum2(sl_mut(&mut self.x), sl(&self.g), |x, g| {
             let old = *x;
             let mut new = old + g * tau;
-            if let Some((lo, hi)) = self.bounds {
+            if let Some((lo, hi)) = bounds {
                 new = O::Domain::from_real(new.re().clamp(lo, hi));
             }
             let d = new - old;
-            dd += d.dot_re(d);
-            xx += new.dot_re(new);
             *x = new;
-        }
+            (d.dot_re(d), new.dot_re(new))
+        });
         self.op.apply_into(self.x.view(), self.r.view_mut());
-        let mut rr = 0.0f64;
-        for (r, &y) in sl_mut(&mut self.r).iter_mut().zip(sl(&self.y)) {
+        let rr = zip_sum(sl_mut(&mut self.r), sl(&self.y), |r, y| {
             *r = y - *r;
-            rr += r.dot_re(*r);
-        }
+            r.dot_re(*r)
+        });
         let opt = self.gradient();
         Ok(StepInfo {
             objective: Some(0.5 * (rr + self.lambda * xx)),
@@ -255,7 +254,6 @@ mod tests {
     use super::*;
     use crate::scalar::c32;
     use ndarray::{Array2, IxDyn};
-    use posterior_testkit::random_array;
 
     fn check<O: LinearOperator>(op: &O, seed: u64, lambda: f64) {
         let y = random_array::<O::Range>(op.range_shape(), seed);
@@ -331,8 +329,8 @@ mod tests {
         // Diagonal A: the constrained minimizer is clamp(y_i / d_i, lo, hi).
         let d = [1.0f32, 0.8, 1.5, 0.6, 1.2, 0.9];
         let op = diag(&d);
-        let y = ArrayD::from_shape_vec(IxDyn(&[6]), vec![-0.5f32, 0.3, 2.4, 0.9, 0.1, -1.0])
-            .unwrap();
+        let y =
+            ArrayD::from_shape_vec(IxDyn(&[6]), vec![-0.5f32, 0.3, 2.4, 0.9, 0.1, -1.0]).unwrap();
         let (lo, hi) = (0.0f32, 1.0f32);
         let params = LandweberParams {
             bounds: Some((lo, hi)),
@@ -342,17 +340,27 @@ mod tests {
         let mut violations = 0;
         let r = Driver::new(2000)
             .stop_when(Stop::RelNormalResidual(1e-6))
-            .observe(Box::new(Inspect::new(|_: &IterRecord, x: ArrayViewD<f32>| {
-                violations += x.iter().filter(|&&v| !(lo..=hi).contains(&v)).count();
-                Ok(())
-            })))
+            .observe(Box::new(Inspect::new(
+                |_: &IterRecord, x: ArrayViewD<f32>| {
+                    violations += x.iter().filter(|&&v| !(lo..=hi).contains(&v)).count();
+                    Ok(())
+                },
+            )))
             .run(&mut s)
             .unwrap();
         assert_eq!(violations, 0);
-        assert!(matches!(r.termination, Termination::Converged(_)), "{}", r.summary());
+        assert!(
+            matches!(r.termination, Termination::Converged(_)),
+            "{}",
+            r.summary()
+        );
         for i in 0..6 {
             let want = (y[[i]] / d[i]).clamp(lo, hi);
-            assert!((r.x[[i]] - want).abs() < 1e-5, "{i}: {} vs {want}", r.x[[i]]);
+            assert!(
+                (r.x[[i]] - want).abs() < 1e-5,
+                "{i}: {} vs {want}",
+                r.x[[i]]
+            );
         }
     }
 
@@ -371,7 +379,11 @@ mod tests {
             .stop_when(Stop::RelNormalResidual(1e-6))
             .run(&mut s)
             .unwrap();
-        assert!(matches!(r.termination, Termination::Converged(_)), "{}", r.summary());
+        assert!(
+            matches!(r.termination, Termination::Converged(_)),
+            "{}",
+            r.summary()
+        );
         let res = &a.apply(r.x.view()) - &y;
         let g = a.adjoint(res.view());
         let scale = crate::linalg::norm2(a.adjoint(y.view()).view()) as f32;
@@ -397,7 +409,9 @@ mod tests {
         // perturbation is amplified by 1/sigma). In f64 the minimum error is 0.24 (Landweber,
         // k ≈ 370) and 0.21 (CGLS, k = 4), from 1.33 at x = 0, ending at 2.9 and 12.
         let n = 12;
-        let d: Vec<f32> = (0..n).map(|i| 10f32.powf(-4.0 * i as f32 / (n - 1) as f32)).collect();
+        let d: Vec<f32> = (0..n)
+            .map(|i| 10f32.powf(-4.0 * i as f32 / (n - 1) as f32))
+            .collect();
         let op = diag(&d);
         let truth = ArrayD::from_shape_fn(IxDyn(&[n]), |i| d[i[0]].sqrt());
         let mut y = op.apply(truth.view());
@@ -419,14 +433,21 @@ mod tests {
                 Driver::new(n).observe(observe).run(&mut s).unwrap();
             }
             let e0 = err(ArrayD::zeros(IxDyn(&[n])).view());
-            let (kbest, best) = errors
-                .iter()
-                .enumerate()
-                .fold((0, f64::INFINITY), |acc, (k, &e)| if e < acc.1 { (k, e) } else { acc });
+            let (kbest, best) =
+                errors
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f64::INFINITY),
+                        |acc, (k, &e)| if e < acc.1 { (k, e) } else { acc },
+                    );
             let last = *errors.last().unwrap();
             assert!(best < 0.6 * e0, "{solver}: best {best} vs start {e0}");
             assert!(last > 3.0 * best, "{solver}: final {last} vs best {best}");
-            assert!(kbest > 0 && kbest + 1 < errors.len(), "{solver}: optimum at an end");
+            assert!(
+                kbest > 0 && kbest + 1 < errors.len(),
+                "{solver}: optimum at an end"
+            );
         }
     }
 
@@ -445,6 +466,31 @@ mod tests {
             matches!(&e, Error::Diverged { solver, .. } if solver == "landweber"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn zero_data_with_a_warm_start_is_not_mistaken_for_divergence() {
+        // y = 0: relative measures fall back to absolute ones instead of dividing by 0.
+        let (a, _, _) = problems(120);
+        let y = ArrayD::<f32>::zeros(IxDyn(&[36]));
+        let x0 = random_array::<f32>(&[12], 3);
+        let mut s =
+            Landweber::with_x0(&a, y.view(), x0.view(), LandweberParams::default()).unwrap();
+        assert_eq!(s.counts().forward, s.counts().adjoint, "A x0 at set-up");
+        let r = Driver::new(3000)
+            .stop_when(Stop::RelNormalResidual(1e-6))
+            .run(&mut s)
+            .unwrap();
+        assert!(
+            matches!(r.termination, Termination::Converged(_)),
+            "{}",
+            r.summary()
+        );
+        assert!(crate::linalg::norm2(r.x.view()) < 1e-4 * crate::linalg::norm2(x0.view()));
+        // With y = 0 the residual is reported in absolute terms: ‖A x_k‖.
+        let ax = a.apply(r.x.view());
+        let got = r.last().unwrap().rel_residual.unwrap();
+        assert!((got - crate::linalg::norm2(ax.view())).abs() < 1e-6);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::driver::{Convergence, Iterative, StepInfo};
-use super::{check_finite, check_lambda, norm_sq, rel, sl, sl_mut, standard, zeros};
+use super::{
+    check_finite, check_lambda, norm_sq, rel, sl, sl_mut, standard, zeros, zip_sum, zip3_sum2,
+};
 use crate::error::{Error, Result};
 use crate::ops::LinearOperator;
 use crate::ops::counted::{Counted, OpCounts};
@@ -190,26 +192,21 @@ impl<O: LinearOperator> Iterative for Lsqr<'_, O> {
         // Bidiagonalization: beta u = A v - alpha u, alpha v = A^H u - beta v.
         self.op.apply_into(self.v.view(), self.au.view_mut());
         let a = self.alpha as f32;
-        let mut bb = 0.0f64;
-        for (u, &au) in sl_mut(&mut self.u).iter_mut().zip(sl(&self.au)) {
+        let bb = zip_sum(sl_mut(&mut self.u), sl(&self.au), |u, au| {
             *u = au - *u * a;
-            bb += u.dot_re(*u);
-        }
+            u.dot_re(*u)
+        });
         let beta = bb.sqrt();
         if beta > 0.0 {
             scale(sl_mut(&mut self.u), 1.0 / beta);
-            self.anorm = (self.anorm * self.anorm
-                + self.alpha * self.alpha
-                + beta * beta
-                + lambda)
-                .sqrt();
+            self.anorm =
+                (self.anorm * self.anorm + self.alpha * self.alpha + beta * beta + lambda).sqrt();
             self.op.adjoint_into(self.u.view(), self.atu.view_mut());
             let b = beta as f32;
-            let mut aa = 0.0f64;
-            for (v, &atu) in sl_mut(&mut self.v).iter_mut().zip(sl(&self.atu)) {
+            let aa = zip_sum(sl_mut(&mut self.v), sl(&self.atu), |v, atu| {
                 *v = atu - *v * b;
-                aa += v.dot_re(*v);
-            }
+                v.dot_re(*v)
+            });
             self.alpha = aa.sqrt();
             if self.alpha > 0.0 {
                 scale(sl_mut(&mut self.v), 1.0 / self.alpha);
@@ -248,17 +245,17 @@ impl<O: LinearOperator> Iterative for Lsqr<'_, O> {
 
         // x <- x + (phi/rho) w,  w <- v - (theta/rho) w.
         let (t1, t2) = ((phi / rho) as f32, (-theta / rho) as f32);
-        let (mut ww, mut xx) = (0.0f64, 0.0f64);
-        for ((x, w), &v) in sl_mut(&mut self.x)
-            .iter_mut()
-            .zip(sl_mut(&mut self.w))
-            .zip(sl(&self.v))
-        {
-            ww += w.dot_re(*w);
-            *x += *w * t1;
-            xx += x.dot_re(*x);
-            *w = v + *w * t2;
-        }
+        let (ww, xx) = zip3_sum2(
+            sl_mut(&mut self.x),
+            sl_mut(&mut self.w),
+            sl(&self.v),
+            |x, w, v| {
+                let ww = w.dot_re(*w);
+                *x += *w * t1;
+                *w = v + *w * t2;
+                (ww, x.dot_re(*x))
+            },
+        );
         self.ddnorm += ww / (rho * rho);
 
         // Norm estimates and the three stopping tests.
@@ -320,7 +317,6 @@ mod tests {
     use crate::ops::Identity;
     use crate::scalar::c32;
     use ndarray::IxDyn;
-    use posterior_testkit::random_array;
 
     fn check<O: LinearOperator>(op: &O, seed: u64, lambda: f64) {
         let y = random_array::<O::Range>(op.range_shape(), seed);
@@ -351,10 +347,16 @@ mod tests {
         let xx = crate::linalg::norm2_sq(r.x.view());
         let want_obj = 0.5 * (rr + lambda * xx);
         let got_obj = last.objective.unwrap();
-        assert!((got_obj - want_obj).abs() < 1e-4 * want_obj, "{got_obj} vs {want_obj}");
+        assert!(
+            (got_obj - want_obj).abs() < 1e-4 * want_obj,
+            "{got_obj} vs {want_obj}"
+        );
         let want_rel = rr.sqrt() / crate::linalg::norm2(y.view());
         let got_rel = last.rel_residual.unwrap();
-        assert!((got_rel - want_rel).abs() < 1e-4 * want_rel, "{got_rel} vs {want_rel}");
+        assert!(
+            (got_rel - want_rel).abs() < 1e-4 * want_rel,
+            "{got_rel} vs {want_rel}"
+        );
     }
 
     #[test]
@@ -443,7 +445,10 @@ mod tests {
         let z = ArrayD::<f32>::zeros(IxDyn(&[5]));
         let mut s = Lsqr::new(&op, z.view(), LsqrParams::default()).unwrap();
         let r = Driver::new(10).run(&mut s).unwrap();
-        assert_eq!((r.iterations, r.counts.forward, r.counts.adjoint), (1, 0, 0));
+        assert_eq!(
+            (r.iterations, r.counts.forward, r.counts.adjoint),
+            (1, 0, 0)
+        );
         assert!(r.x.iter().all(|&v| v == 0.0));
     }
 
