@@ -18,6 +18,7 @@ pub mod noise;
 pub mod ops;
 pub mod phantom;
 pub mod scalar;
+pub mod solve;
 pub mod spec;
 pub mod transforms;
 

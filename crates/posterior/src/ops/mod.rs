@@ -8,6 +8,7 @@ pub mod blur;
 pub mod cs;
 pub mod ct;
 pub mod ct_fbp;
+pub mod counted;
 pub mod identity;
 pub mod inpaint;
 pub mod kernels;
