@@ -13,6 +13,7 @@ pub mod error;
 pub mod fft;
 pub mod io;
 pub mod linalg;
+pub mod methods;
 pub mod metrics;
 pub mod noise;
 pub mod ops;

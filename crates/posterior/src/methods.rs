@@ -260,17 +260,13 @@ pub fn reconstruct(
                     op_spec.name
                 )));
             }
-            let filter = crate::ops::ct::FbpFilter::parse(&a.choice(
-                "filter",
-                &["ramp", "shepp-logan", "cosine", "hann", "hamming"],
-                "ramp",
-            )?)?;
+            let filter: crate::ops::ct_fbp::FbpFilter = a.str_opt("filter").unwrap_or("ramp").parse()?;
             let radon = crate::ops::ct::Radon::from_spec(op_spec, op.domain_shape())?;
             let sino = expect::<f32>(y, "measurements")?
                 .into_dimensionality::<Ix2>()
                 .map_err(|e| Error::param("measurements", e.to_string()))?;
             let t = Instant::now();
-            let x = radon.fbp(sino, filter);
+            let x = radon.fbp(sino, filter)?;
             let secs = t.elapsed().as_secs_f64();
             let x = x.into_dyn().into_shape_with_order(IxDyn(op.domain_shape()))
                 .map_err(|e| Error::param("fbp", e.to_string()))?;

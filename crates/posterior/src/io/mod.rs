@@ -258,6 +258,14 @@ where
     result
 }
 
+/// [`check_finite`] for either element type.
+pub fn check_finite_any(name: &str, array: &AnyArray) -> Result<()> {
+    match array {
+        AnyArray::Real(a) => check_finite(name, a.view()),
+        AnyArray::Complex(a) => check_finite(name, a.view()),
+    }
+}
+
 /// Error with [`Error::NonFinite`] (and the number of offending entries) unless every
 /// entry of `array` is finite; `name` says which input it is.
 pub fn check_finite<T: Scalar>(name: &str, array: ArrayViewD<T>) -> Result<()> {
