@@ -628,11 +628,13 @@ fn direct_cost(kh: usize, kw: usize, h: usize, w: usize) -> f64 {
 }
 
 /// Multiply-add equivalent of a forward + inverse real FFT pair on an `m x n` plane, plus
-/// padding and the pointwise product. Calibrated on 256² to 1024² planes (2-core x86-64,
-/// AVX2): direct summation wins up to kernels of about 12x12 (area ~150).
+/// padding and the pointwise product. Roughly calibrated on 256² and 512² planes (x86-64,
+/// single thread, on a loaded machine, so only to within a kernel size or two): the two
+/// paths cost about the same near 9x9 to 11x11 kernels; with this constant direct
+/// summation is chosen up to kernel areas of about 100.
 fn fft_cost(m: usize, n: usize) -> f64 {
     let mn = (m * n) as f64;
-    9.0 * mn * mn.log2().max(1.0)
+    6.0 * mn * mn.log2().max(1.0)
 }
 
 /// Padding geometry of a zero/reflect plane: the padded plane has `hp = h + kh - 1` rows
