@@ -351,6 +351,13 @@ mod tests {
             matches!(&r.termination, Termination::Converged(c) if c.criterion.contains("exact"))
         );
         assert_eq!(r.x, y);
+        assert!(
+            r.summary().starts_with(
+                "cgls: 1 iteration (converged: normal_residual = 0 (exact solution)), 1 A, 2 A^H, "
+            ),
+            "{}",
+            r.summary()
+        );
         // y = 0: solved before any iteration.
         let z = ArrayD::<c32>::zeros(IxDyn(&[3, 2]));
         let mut s = Cgls::new(&op, z.view(), CglsParams::default()).unwrap();

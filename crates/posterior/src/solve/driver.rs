@@ -89,11 +89,16 @@ pub struct Convergence {
 
 impl std::fmt::Display for Convergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {:.2e} vs {:e}",
-            self.criterion, self.value, self.threshold
-        )
+        if self.value == 0.0 && self.threshold == 0.0 {
+            // Exact events (a vanishing gradient) carry no informative numbers.
+            write!(f, "{}", self.criterion)
+        } else {
+            write!(
+                f,
+                "{} {:.2e} vs {:e}",
+                self.criterion, self.value, self.threshold
+            )
+        }
     }
 }
 

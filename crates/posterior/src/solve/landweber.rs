@@ -193,13 +193,26 @@ impl<'a, O: LinearOperator> Landweber<'a, O> {
             Some((lo, hi)) => {
                 zip_sum(sl_mut(&mut self.g), sl(&self.x), |g, x| {
                     *g -= x * l;
-                    let d = (x + *g * tau).re().clamp(lo, hi) as f64 - x.re() as f64;
+                    let d = clamp((x + *g * tau).re(), lo, hi) as f64 - x.re() as f64;
                     d * d
                 })
                 .sqrt()
                     / self.tau
             }
         }
+    }
+}
+
+/// `v` clamped to `[lo, hi]`; NaN passes through (so the driver still sees it), and the
+/// branch-free form vectorizes (`f32::clamp` re-checks `lo <= hi` per element).
+#[inline]
+fn clamp(v: f32, lo: f32, hi: f32) -> f32 {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
     }
 }
 
@@ -217,7 +230,7 @@ impl<O: LinearOperator> Iterative for Landweber<'_, O> {
             let old = *x;
             let mut new = old + g * tau;
             if let Some((lo, hi)) = bounds {
-                new = O::Domain::from_real(new.re().clamp(lo, hi));
+                new = O::Domain::from_real(clamp(new.re(), lo, hi));
             }
             let d = new - old;
             *x = new;
@@ -491,6 +504,29 @@ mod tests {
         let ax = a.apply(r.x.view());
         let got = r.last().unwrap().rel_residual.unwrap();
         assert!((got - crate::linalg::norm2(ax.view())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn projection_does_not_hide_nan() {
+        // A broken operator (a NaN entry): clamping must not turn NaN into a bound.
+        let mut m = Array2::<f32>::eye(4);
+        m[[2, 2]] = f32::NAN;
+        let op = DenseMatrix::<f32, f32>::new(m);
+        let y = random_array::<f32>(&[4], 1);
+        let params = LandweberParams {
+            step: Some(0.5),
+            bounds: Some((0.0, 1.0)),
+            ..LandweberParams::default()
+        };
+        let mut s = Landweber::new(&op, y.view(), params).unwrap();
+        let e = Driver::new(10).run(&mut s).unwrap_err();
+        assert!(matches!(e, Error::Diverged { iteration: 1, .. }), "{e}");
+        // Without a step, the norm estimate is NaN and the set-up says so.
+        let p = LandweberParams {
+            bounds: Some((0.0, 1.0)),
+            ..LandweberParams::default()
+        };
+        assert!(Landweber::new(&op, y.view(), p).is_err());
     }
 
     #[test]
