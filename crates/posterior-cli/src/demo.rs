@@ -130,9 +130,9 @@ methods available. PSNR/SSIM are computed on the estimate clipped to [0, 1]; tim
     let mut done = 0;
     for (ci, case) in CASES.iter().enumerate() {
         let x = posterior::data::bundled(case.image)?.into_dyn();
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<h2>{}</h2><p><code>--operator {} --noise {}</code> on <code>{}</code></p>\n",
+            "<h2>{}</h2><p><code>--operator {} --noise {}</code> on <code>{}</code></p>",
             case.title, case.operator, case.noise, case.image
         );
         let truth = args.out.join(format!("{ci:02}_truth.png"));
@@ -176,7 +176,7 @@ methods available. PSNR/SSIM are computed on the estimate clipped to [0, 1]; tim
                 res.psnr, res.ssim, res.seconds
             );
         }
-        html.push_str("\n");
+        html.push('\n');
     }
     html.push_str("</body></html>\n");
     let index = args.out.join("index.html");

@@ -296,10 +296,9 @@ fn reconstruct(
     if let (Some(r), AnyArray::Real(x)) = (&reference, &out.x) {
         let xc = x.mapv(|v| v.clamp(0.0, 1.0));
         eprintln!(
-            "PSNR {:.2} dB, SSIM {:.4} against {}",
+            "PSNR {:.2} dB, SSIM {:.4} against the reference",
             posterior::metrics::psnr(xc.view(), r.view(), 1.0),
-            posterior::metrics::ssim(xc.view(), r.view(), 1.0)?,
-            "the reference"
+            posterior::metrics::ssim(xc.view(), r.view(), 1.0)?
         );
     }
     eprintln!("written to {}", output.display());

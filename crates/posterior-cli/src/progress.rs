@@ -25,7 +25,7 @@ impl Progress {
     }
 
     /// A callback that updates the line from an iteration record.
-    pub fn callback(&self) -> Box<dyn FnMut(&IterRecord) + Send> {
+    pub fn callback(&self) -> posterior::methods::ProgressFn {
         let bar = self.bar.clone();
         Box::new(move |r: &IterRecord| {
             let mut msg = format!("iter {}", r.iter);

@@ -136,17 +136,23 @@ fn apply_and_adjoint_agree_with_the_library() {
 fn bench_json_for_every_operator_with_adjoint_and_mle() {
     let dir = tempfile::tempdir().unwrap();
     let x = test_image(dir.path());
+    // (operator, noise, PSNR floor for 15 MLE iterations, about 2 dB under the measured
+    // value: MLE cannot fill inpainting holes or the null space of CS, hence the low floors)
     let cases = [
-        ("denoise", "gaussian:sigma=0.05"),
-        ("blur:kernel=gaussian,size=5,std=1.0", "gaussian:sigma=0.01"),
-        ("sr:factor=2", "gaussian:sigma=0.01"),
-        ("inpaint:keep=0.5,seed=1", "gaussian:sigma=0.01"),
-        ("cs:ratio=0.5,seed=0", "gaussian:sigma=0.01"),
-        ("cs:ratio=0.5,kind=fast,seed=0", "gaussian:sigma=0.01"),
-        ("mri:accel=2,center=0.1,seed=0", "gaussian:sigma=0.01"),
-        ("ct:angles=30", "gaussian:sigma=0.1"),
+        ("denoise", "gaussian:sigma=0.05", 24.0),
+        (
+            "blur:kernel=gaussian,size=5,std=1.0",
+            "gaussian:sigma=0.01",
+            23.0,
+        ),
+        ("sr:factor=2", "gaussian:sigma=0.01", 30.0),
+        ("inpaint:keep=0.5,seed=1", "gaussian:sigma=0.01", 8.0),
+        ("cs:ratio=0.5,seed=0", "gaussian:sigma=0.01", 9.0),
+        ("cs:ratio=0.5,kind=fast,seed=0", "gaussian:sigma=0.01", 9.0),
+        ("mri:accel=2,center=0.1,seed=0", "gaussian:sigma=0.01", 31.0),
+        ("ct:angles=30", "gaussian:sigma=0.1", 28.0),
     ];
-    for (op, noise) in cases {
+    for (op, noise, floor) in cases {
         for method in ["adjoint", "mle:iters=15"] {
             let o = run(&[
                 "bench",
@@ -174,7 +180,13 @@ fn bench_json_for_every_operator_with_adjoint_and_mle() {
                 assert!(v.get(key).is_some(), "{op} {method}: missing {key} in {v}");
             }
             let psnr = v["psnr"].as_f64().unwrap();
-            assert!(psnr.is_finite() && psnr > 5.0, "{op} {method}: PSNR {psnr}");
+            assert!(psnr.is_finite(), "{op} {method}: PSNR {psnr}");
+            // least squares must recover a recognisable image on every operator (the plain
+            // adjoint is unnormalized for CT and CS, so it gets no floor)
+            if method.starts_with("mle") {
+                assert!(psnr > floor, "{op} {method}: PSNR {psnr} <= {floor}");
+                assert!(v["iterations"].as_u64().unwrap() >= 1);
+            }
         }
     }
 }

@@ -54,13 +54,16 @@ pub fn methods() -> Vec<MethodEntry> {
     ]
 }
 
+/// A per-iteration callback (progress display).
+pub type ProgressFn = Box<dyn FnMut(&IterRecord) + Send>;
+
 /// Options shared by all methods.
 #[derive(Default)]
 pub struct RunOptions {
     /// Ground truth: per-iteration PSNR in the records (data range 1).
     pub reference: Option<ArrayD<f32>>,
     /// Called after every iteration (progress display).
-    pub progress: Option<Box<dyn FnMut(&IterRecord) + Send>>,
+    pub progress: Option<ProgressFn>,
     /// Write one JSON object per iteration to this file.
     pub json_log: Option<PathBuf>,
     /// Raised to stop an iterative method early (Ctrl-C).
@@ -137,7 +140,12 @@ fn to_complex(x: &ArrayD<f32>) -> ArrayD<c32> {
 }
 
 /// `y = A x + n` for a real image `x` (embedded as complex for complex-domain operators).
-pub fn simulate(op: &AnyOperator, x: &ArrayD<f32>, noise: &NoiseModel, seed: u64) -> Result<AnyArray> {
+pub fn simulate(
+    op: &AnyOperator,
+    x: &ArrayD<f32>,
+    noise: &NoiseModel,
+    seed: u64,
+) -> Result<AnyArray> {
     crate::ops::check_shape(op.domain_shape(), x.shape(), "image vs operator domain")?;
     crate::io::check_finite("image", x.view())?;
     Ok(match op {
@@ -166,7 +174,11 @@ pub fn forward(op: &AnyOperator, x: &AnyArray) -> Result<AnyArray> {
 
 /// `A^H y` for measurements of the operator's range.
 pub fn adjoint(op: &AnyOperator, y: &AnyArray) -> Result<AnyArray> {
-    crate::ops::check_shape(op.range_shape(), y.shape(), "measurements vs operator range")?;
+    crate::ops::check_shape(
+        op.range_shape(),
+        y.shape(),
+        "measurements vs operator range",
+    )?;
     Ok(match op {
         AnyOperator::Real(a) => AnyArray::Real(a.adjoint(expect::<f32>(y, "measurements")?)),
         AnyOperator::RealToComplex(a) => {
@@ -240,7 +252,11 @@ pub fn reconstruct(
     method: &Spec,
     mut opts: RunOptions,
 ) -> Result<Outcome> {
-    crate::ops::check_shape(op.range_shape(), y.shape(), "measurements vs operator range")?;
+    crate::ops::check_shape(
+        op.range_shape(),
+        y.shape(),
+        "measurements vs operator range",
+    )?;
     crate::io::check_finite_any("measurements", y)?;
     if let Some(r) = &opts.reference {
         crate::ops::check_shape(op.domain_shape(), r.shape(), "reference vs operator domain")?;
@@ -260,7 +276,8 @@ pub fn reconstruct(
                     op_spec.name
                 )));
             }
-            let filter: crate::ops::ct_fbp::FbpFilter = a.str_opt("filter").unwrap_or("ramp").parse()?;
+            let filter: crate::ops::ct_fbp::FbpFilter =
+                a.str_opt("filter").unwrap_or("ramp").parse()?;
             let radon = crate::ops::ct::Radon::from_spec(op_spec, op.domain_shape())?;
             let sino = expect::<f32>(y, "measurements")?
                 .into_dimensionality::<Ix2>()
@@ -268,7 +285,9 @@ pub fn reconstruct(
             let t = Instant::now();
             let x = radon.fbp(sino, filter)?;
             let secs = t.elapsed().as_secs_f64();
-            let x = x.into_dyn().into_shape_with_order(IxDyn(op.domain_shape()))
+            let x = x
+                .into_dyn()
+                .into_shape_with_order(IxDyn(op.domain_shape()))
                 .map_err(|e| Error::param("fbp", e.to_string()))?;
             Ok(direct("fbp", AnyArray::Real(x), secs, 0, 1))
         }

@@ -59,9 +59,14 @@ fn every_registered_operator_conforms() {
             }
             let op = (entry.build)(&spec, MEDIUM).unwrap_or_else(|e| panic!("{ex}: {e}"));
             sweep_any(&op, false);
-            let inferred = (entry.infer_domain)(&spec, op.range_shape());
-            if let Ok(d) = inferred {
-                assert_eq!(d, MEDIUM, "{ex}: inferred domain from range");
+            // an inferred image shape must produce measurements of the same shape
+            if let Ok(d) = (entry.infer_domain)(&spec, op.range_shape()) {
+                let again = (entry.build)(&spec, &d).unwrap_or_else(|e| panic!("{ex}: {e}"));
+                assert_eq!(
+                    again.range_shape(),
+                    op.range_shape(),
+                    "{ex}: inferred domain {d:?}"
+                );
             }
         }
     }

@@ -501,15 +501,20 @@ pub(crate) fn build(spec: &Spec, shape: &[usize]) -> Result<super::AnyOperator> 
 /// Registry domain inference for `ct`: a sinogram does not determine the image height
 /// (only the detector count, which defaults to the width), so this always asks for the shape.
 pub(crate) fn infer_domain(spec: &Spec, range: &[usize]) -> Result<Vec<usize>> {
-    spec.args(&["angles", "arc", "detectors", "spacing", "step"])?;
-    Err(Error::param(
-        "shape",
-        format!(
-            "ct cannot infer the image shape from a sinogram of shape {range:?} (the image \
-             height is not recorded in it); give the image shape explicitly, e.g. [D, D] for a \
-             square image seen by D detectors"
-        ),
-    ))
+    let a = spec.args(&["angles", "arc", "detectors", "spacing", "step"])?;
+    // With the default detector row (one unit-spaced detector per image column) a sinogram
+    // of D detectors comes from a D-wide image; the height is not recorded, so the common
+    // square case is assumed. Other geometries need the shape given explicitly.
+    match *range {
+        [_, d] if d > 0 && !a.has("detectors") => Ok(vec![d, d]),
+        _ => Err(Error::param(
+            "shape",
+            format!(
+                "ct cannot infer the image shape from a sinogram of shape {range:?} when \
+                 `detectors` is set; give the image shape explicitly (--shape HxW)"
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

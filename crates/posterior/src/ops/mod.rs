@@ -5,10 +5,10 @@
 //! column by column, linearity, dirty output buffers).
 
 pub mod blur;
+pub mod counted;
 pub mod cs;
 pub mod ct;
 pub mod ct_fbp;
-pub mod counted;
 pub mod identity;
 pub mod inpaint;
 pub mod kernels;
