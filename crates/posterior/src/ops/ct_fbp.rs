@@ -51,7 +51,8 @@ pub enum FbpFilter {
 }
 
 impl FbpFilter {
-    /// All filters, in order of decreasing gain at 3/8 of the sampling rate (their high-frequency order).
+    /// All filters, in order of decreasing gain at 3/8 of the sampling rate (their order
+    /// of high-frequency content).
     pub const ALL: [FbpFilter; 5] = [
         FbpFilter::Ramp,
         FbpFilter::SheppLogan,
@@ -151,8 +152,9 @@ pub fn fbp_padded_len(n_det: usize) -> usize {
 
 impl Radon {
     /// Filter every projection (rows of `sinogram`, `[n_angles, n_detectors]`) with `filter`
-    /// and return the filtered sinogram, in the units that [`backproject_linear`]
-    /// (Self::backproject_linear) expects (the ramp already divided by the detector spacing).
+    /// and return the filtered sinogram, in the units that
+    /// [`backproject_linear`](Self::backproject_linear) expects (the ramp already divided by
+    /// the detector spacing). Projections are zero-padded to [`fbp_padded_len`] bins.
     pub fn fbp_filter(&self, sinogram: ArrayView2<f32>, filter: FbpFilter) -> Result<Array2<f32>> {
         let (na, nd) = (self.n_angles(), self.n_detectors());
         super::check_shape(&[na, nd], sinogram.shape(), "ct FBP (sinogram)")?;
@@ -683,7 +685,7 @@ mod tests {
     }
 
     /// The side-by-side comparison with scikit-image (run by hand):
-    /// `CT_EXPORT=/tmp/ct cargo test -p posterior --lib ct_fbp::tests::export -- --ignored --nocapture`
+    /// `CT_EXPORT=/tmp/ct cargo test -p posterior --lib ct_fbp::tests::export -- --ignored`
     /// reconstructs `shared/data/shepp_logan_256.png` (path overridable with `CT_IMAGE`) from
     /// our 180-angle sinogram with every filter and, with `CT_EXPORT` set, writes the sinogram
     /// and the FBPs as `.npy` files for `scripts/peers/ct_fbp_reference.py --ours DIR`.
