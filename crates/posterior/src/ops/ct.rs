@@ -44,15 +44,20 @@
 //! integrals in pixel units: a uniform disc of value 1 and radius `r` projects to chord
 //! lengths `2 sqrt(r² - t²)`. With `step = 1` and an image that vanishes outside its
 //! inscribed circle this is, sample for sample, scikit-image's rotate-and-sum `radon` (which
-//! rotates with a bilinear warp and sums unit-spaced rows). A finer `step` (e.g. 0.5)
-//! integrates the bilinear interpolant more accurately at proportionally higher cost; for
-//! band-limited images the unit step is already accurate (the rectangle rule of a smooth
-//! integrand on a line converges spectrally), so it is the default.
+//! rotates with a bilinear warp and sums unit-spaced rows; measured agreement on
+//! `shepp_logan_256.png`, 180 angles: 5e-7 relative L2). A finer `step` (e.g. 0.5) integrates
+//! the bilinear interpolant, which has kinks along grid lines, more accurately at
+//! proportionally higher cost; the interpolation model itself, not the quadrature, dominates
+//! the error against analytic line integrals (see the tests), so the unit step is the default.
+//! Sample positions are computed in fixed point (`2^-24` px) and stepped exactly along
+//! each ray, so the sample ranges are exact integer intervals.
 //!
 //! The adjoint scatters exactly the same bilinear weights (it is the transpose of the
 //! discrete forward, not an approximate back-projector). The forward runs one angle per
 //! rayon task; the adjoint gives each rayon worker a private image accumulator over a
 //! contiguous block of angles and sums the accumulators at the end (no shared writes).
+//! Cost: one bilinear sample per pixel crossed, about `n_angles · H · W / step` samples;
+//! 256x256 with 180 angles measured about 40 ms per apply and per adjoint on one core.
 //!
 //! Reference: A. C. Kak and M. Slaney, *Principles of Computerized Tomographic Imaging*,
 //! IEEE Press, 1988, ch. 3.
@@ -78,7 +83,8 @@ pub struct RadonGeometry {
     pub n_detectors: usize,
     /// Detector bin spacing, in pixels.
     pub spacing: f32,
-    /// Sampling step along each ray, in pixels (the rectangle rule of the line integral).
+    /// Sampling step along each ray, in pixels (the rectangle rule of the line integral);
+    /// at least 0.01.
     pub step: f32,
 }
 
@@ -125,32 +131,68 @@ pub struct Radon {
     h: usize,
     w: usize,
     geom: RadonGeometry,
-    /// `(cos θ_k, sin θ_k)` per angle (computed in f64, stored in f32).
+    /// `(cos θ_k, sin θ_k)` per angle, in f32 (for back-projection) and f64 (ray setup).
     trig: Vec<(f32, f32)>,
+    trig64: Vec<(f64, f64)>,
     domain: Vec<usize>,
     range: Vec<usize>,
 }
 
-/// One ray, in padded-grid coordinates (`px = j + 1`, `py = i + 1`): the sample `m` is at
-/// `(ax + m bx, ay + m by)` for `m` in `m0..=m1`; every sample of that range has its whole
-/// bilinear stencil inside the padded `(H + 2) x (W + 2)` grid.
+/// Fractional bits of the fixed-point sample coordinates.
+pub(super) const FRAC_BITS: u32 = 24;
+pub(super) const FRAC_MASK: i64 = (1 << FRAC_BITS) - 1;
+pub(super) const FIXED_ONE: f64 = (1u64 << FRAC_BITS) as f64;
+pub(super) const INV_FIXED_ONE: f32 = 1.0 / (1u64 << FRAC_BITS) as f32;
+
+/// One ray's samples, in fixed-point padded-grid coordinates (`px = j + 1`, `py = i + 1`,
+/// times `2^24`): sample `q = 0..n` is at `(x0 + q bx, y0 + q by)`. Integer stepping is exact,
+/// so the forward and the adjoint visit bit-identical points, and every one of the `n`
+/// samples has its whole 2x2 bilinear stencil inside the padded `(H + 2) x (W + 2)` grid.
 #[derive(Clone, Copy)]
 struct Ray {
-    ax: f32,
-    ay: f32,
-    bx: f32,
-    by: f32,
-    m0: i64,
-    m1: i64,
+    x0: i64,
+    y0: i64,
+    bx: i64,
+    by: i64,
+    n: usize,
 }
 
-/// The padded-grid index of the top-left stencil pixel and the fractional offsets.
+/// The bilinear interpolant of the padded image at the fixed-point point `(x, y)`.
 #[inline(always)]
-fn stencil(px: f32, py: f32, wp: usize) -> (usize, f32, f32) {
-    // px, py >= 0 on valid samples, so truncation is the floor
-    let ix = px as usize;
-    let iy = py as usize;
-    (iy * wp + ix, px - ix as f32, py - iy as f32)
+fn bilinear(padded: &[f32], wp: usize, x: i64, y: i64) -> f32 {
+    let i = (y >> FRAC_BITS) as usize * wp + (x >> FRAC_BITS) as usize;
+    let fx = (x & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+    let fy = (y & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+    let p = &padded[i..i + wp + 2];
+    let top = p[0] + fx * (p[1] - p[0]);
+    let bot = p[wp] + fx * (p[wp + 1] - p[wp]);
+    top + fy * (bot - top)
+}
+
+/// The integers `m` with `0 <= a + m b < hi` (`hi > 0`), as an inclusive range (or `None`).
+pub(super) fn fixed_range(a: i64, b: i64, hi: i64) -> Option<(i64, i64)> {
+    use std::cmp::Ordering;
+    match b.cmp(&0) {
+        Ordering::Equal => (0..hi).contains(&a).then_some((i64::MIN / 4, i64::MAX / 4)),
+        // a + m b >= 0  <=>  m >= ceil(-a / b);  a + m b <= hi - 1  <=>  m <= floor((hi-1-a)/b)
+        Ordering::Greater => Some((ceil_div(-a, b), floor_div(hi - 1 - a, b))),
+        Ordering::Less => Some((ceil_div(hi - 1 - a, b), floor_div(-a, b))),
+    }
+}
+
+/// `floor(a / b)` for `b != 0`.
+fn floor_div(a: i64, b: i64) -> i64 {
+    let (q, r) = (a / b, a % b);
+    if r != 0 && ((r < 0) != (b < 0)) {
+        q - 1
+    } else {
+        q
+    }
+}
+
+/// `ceil(a / b)` for `b != 0`.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    -floor_div(-a, b)
 }
 
 impl Radon {
@@ -192,10 +234,13 @@ impl Radon {
                 format!("the detector spacing must be positive, got {}", g.spacing),
             ));
         }
-        if !(g.step.is_finite() && g.step > 0.0) {
+        if !(g.step.is_finite() && g.step >= 0.01) {
             return Err(Error::param(
                 "step",
-                format!("the ray sampling step must be positive, got {}", g.step),
+                format!(
+                    "the ray sampling step must be at least 0.01 px, got {}",
+                    g.step
+                ),
             ));
         }
         if let Some(a) = g.angles_deg.iter().find(|a| !a.is_finite()) {
@@ -204,20 +249,22 @@ impl Radon {
                 format!("angles must be finite, got {a}"),
             ));
         }
-        let trig = g
+        let trig64: Vec<(f64, f64)> = g
             .angles_deg
             .iter()
             .map(|&a| {
                 let r = (a as f64).to_radians();
-                (r.cos() as f32, r.sin() as f32)
+                (r.cos(), r.sin())
             })
             .collect();
+        let trig = trig64.iter().map(|&(c, s)| (c as f32, s as f32)).collect();
         let range = vec![g.angles_deg.len(), g.n_detectors];
         Ok(Radon {
             h,
             w,
             geom: geometry,
             trig,
+            trig64,
             domain: vec![h, w],
             range,
         })
@@ -264,6 +311,11 @@ impl Radon {
         self.trig[k]
     }
 
+    /// `(cos θ_k, sin θ_k)` of angle `k` in double precision.
+    pub(super) fn angle_trig64(&self, k: usize) -> (f64, f64) {
+        self.trig64[k]
+    }
+
     fn padded_width(&self) -> usize {
         self.w + 2
     }
@@ -273,65 +325,31 @@ impl Radon {
     }
 
     /// The samples of ray (angle `k`, detector `d`), shared by the forward and the adjoint
-    /// so that both use bit-identical weights.
+    /// so that both use bit-identical weights. The ray point at `s = m · step` is
+    /// `(cx + 1 + t cos θ + s sin θ, cy + 1 - t sin θ + s cos θ)` in padded coordinates,
+    /// rounded to `2^-24` px (start and increment separately; the stepping is exact).
     #[inline]
     fn ray(&self, k: usize, d: usize) -> Option<Ray> {
-        let (c, s) = self.trig[k];
-        let t = self.detector_offset(d);
-        let step = self.geom.step;
+        let (c, s) = self.trig64[k];
+        let t = (d as f64 - (self.geom.n_detectors / 2) as f64) * self.geom.spacing as f64;
+        let step = self.geom.step as f64;
         let (cy, cx) = self.center();
-        let ray = Ray {
-            ax: cx as f32 + 1.0 + t * c,
-            ay: cy as f32 + 1.0 - t * s,
-            bx: step * s,
-            by: step * c,
-            m0: 0,
-            m1: -1,
-        };
-        // valid padded coordinates: 0 <= px < W + 1 and 0 <= py < H + 1, so the stencil
-        // columns ix, ix + 1 and rows iy, iy + 1 lie in the padded grid
-        let (xmax, ymax) = ((self.w + 1) as f32, (self.h + 1) as f32);
-        let valid = |m: i64| {
-            let px = ray.ax + m as f32 * ray.bx;
-            let py = ray.ay + m as f32 * ray.by;
-            (0.0..xmax).contains(&px) && (0.0..ymax).contains(&py)
-        };
-        // the interval of m from each coordinate, in f64, then clamped
-        let interval = |a: f32, b: f32, hi: f32| -> Option<(f64, f64)> {
-            let (a, b, hi) = (a as f64, b as f64, hi as f64);
-            if b == 0.0 {
-                return (0.0..hi).contains(&a).then_some((-1e9, 1e9));
-            }
-            let (u, v) = ((0.0 - a) / b, (hi - a) / b);
-            Some((u.min(v), u.max(v)))
-        };
-        let (lx, hx) = interval(ray.ax, ray.bx, xmax)?;
-        let (ly, hy) = interval(ray.ay, ray.by, ymax)?;
-        let lo = lx.max(ly).clamp(-1e9, 1e9);
-        let hi = hx.min(hy).clamp(-1e9, 1e9);
-        if lo > hi + 1.0 {
-            return None;
-        }
-        // the f32 sample positions are monotone in m, so the valid m form an interval;
-        // settle its ends against the exact f32 test used by the samples
-        let mut m0 = lo.ceil() as i64;
-        let mut m1 = hi.floor() as i64;
-        while m0 <= m1 && !valid(m0) {
-            m0 += 1;
-        }
-        while m1 >= m0 && !valid(m1) {
-            m1 -= 1;
-        }
-        if m0 > m1 {
-            return None;
-        }
-        while valid(m0 - 1) {
-            m0 -= 1;
-        }
-        while valid(m1 + 1) {
-            m1 += 1;
-        }
-        Some(Ray { m0, m1, ..ray })
+        let ax = ((cx as f64 + 1.0 + t * c) * FIXED_ONE).round() as i64;
+        let ay = ((cy as f64 + 1.0 - t * s) * FIXED_ONE).round() as i64;
+        let bx = (step * s * FIXED_ONE).round() as i64;
+        let by = (step * c * FIXED_ONE).round() as i64;
+        // valid: 0 <= px < W + 1 and 0 <= py < H + 1, so that the stencil columns ix, ix + 1
+        // and rows iy, iy + 1 lie in the padded grid
+        let (lx, hx) = fixed_range(ax, bx, ((self.w + 1) as i64) << FRAC_BITS)?;
+        let (ly, hy) = fixed_range(ay, by, ((self.h + 1) as i64) << FRAC_BITS)?;
+        let (m0, m1) = (lx.max(ly), hx.min(hy));
+        (m0 <= m1).then(|| Ray {
+            x0: ax + m0 * bx,
+            y0: ay + m0 * by,
+            bx,
+            by,
+            n: (m1 - m0 + 1) as usize,
+        })
     }
 
     /// One projection: `out[d] = step · Σ_m bilinear(padded; sample m of ray (k, d))`.
@@ -343,17 +361,19 @@ impl Radon {
                 *o = 0.0;
                 continue;
             };
-            let mut acc = 0.0f32;
-            for m in r.m0..=r.m1 {
-                let mf = m as f32;
-                let (i, fx, fy) = stencil(r.ax + mf * r.bx, r.ay + mf * r.by, wp);
-                let (p00, p01) = (padded[i], padded[i + 1]);
-                let (p10, p11) = (padded[i + wp], padded[i + wp + 1]);
-                let top = p00 + fx * (p01 - p00);
-                let bot = p10 + fx * (p11 - p10);
-                acc += top + fy * (bot - top);
+            let (mut x, mut y) = (r.x0, r.y0);
+            // two interleaved accumulators break the add dependency chain
+            let (mut a0, mut a1) = (0.0f32, 0.0f32);
+            for _ in 0..r.n / 2 {
+                a0 += bilinear(padded, wp, x, y);
+                a1 += bilinear(padded, wp, x + r.bx, y + r.by);
+                x += 2 * r.bx;
+                y += 2 * r.by;
             }
-            *o = step * acc;
+            if r.n % 2 == 1 {
+                a0 += bilinear(padded, wp, x, y);
+            }
+            *o = step * (a0 + a1);
         }
     }
 
@@ -369,16 +389,21 @@ impl Radon {
                 continue;
             };
             let v = step * v;
-            for m in r.m0..=r.m1 {
-                let mf = m as f32;
-                let (i, fx, fy) = stencil(r.ax + mf * r.bx, r.ay + mf * r.by, wp);
+            let (mut x, mut y) = (r.x0, r.y0);
+            for _ in 0..r.n {
+                let i = (y >> FRAC_BITS) as usize * wp + (x >> FRAC_BITS) as usize;
+                let fx = (x & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+                let fy = (y & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
                 let g1 = v * fy;
                 let g0 = v - g1;
                 let (a1, b1) = (g0 * fx, g1 * fx);
-                acc[i] += g0 - a1;
-                acc[i + 1] += a1;
-                acc[i + wp] += g1 - b1;
-                acc[i + wp + 1] += b1;
+                let p = &mut acc[i..i + wp + 2];
+                p[0] += g0 - a1;
+                p[1] += a1;
+                p[wp] += g1 - b1;
+                p[wp + 1] += b1;
+                x += r.bx;
+                y += r.by;
             }
         }
     }

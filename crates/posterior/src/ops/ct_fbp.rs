@@ -31,7 +31,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
-use super::ct::Radon;
+use super::ct::{FIXED_ONE, FRAC_BITS, FRAC_MASK, INV_FIXED_ONE, Radon, fixed_range};
 use crate::error::{Error, Result};
 
 /// The window applied to the ramp filter of FBP; `ν ∈ [-1/2, 1/2]` is the frequency in
@@ -51,7 +51,8 @@ pub enum FbpFilter {
 }
 
 impl FbpFilter {
-    /// All filters, in order of decreasing gain at 3/8 of the sampling rate (their high-frequency order).
+    /// All filters, in order of decreasing gain at 3/8 of the sampling rate (their order
+    /// of high-frequency content).
     pub const ALL: [FbpFilter; 5] = [
         FbpFilter::Ramp,
         FbpFilter::SheppLogan,
@@ -151,8 +152,9 @@ pub fn fbp_padded_len(n_det: usize) -> usize {
 
 impl Radon {
     /// Filter every projection (rows of `sinogram`, `[n_angles, n_detectors]`) with `filter`
-    /// and return the filtered sinogram, in the units that [`backproject_linear`]
-    /// (Self::backproject_linear) expects (the ramp already divided by the detector spacing).
+    /// and return the filtered sinogram, in the units that
+    /// [`backproject_linear`](Self::backproject_linear) expects (the ramp already divided by
+    /// the detector spacing). Projections are zero-padded to [`fbp_padded_len`] bins.
     pub fn fbp_filter(&self, sinogram: ArrayView2<f32>, filter: FbpFilter) -> Result<Array2<f32>> {
         let (na, nd) = (self.n_angles(), self.n_detectors());
         super::check_shape(&[na, nd], sinogram.shape(), "ct FBP (sinogram)")?;
@@ -216,9 +218,8 @@ impl Radon {
         super::check_shape(&[na, nd], sinogram.shape(), "ct back-projection (sinogram)")?;
         let (h, w) = self.image_size();
         let (cy, cx) = self.center();
-        let inv_sp = 1.0 / self.geometry().spacing;
-        let dc = (nd / 2) as f32;
-        let last = (nd - 1) as f32;
+        let inv_sp = 1.0 / self.geometry().spacing as f64;
+        let dc = (nd / 2) as f64;
         // rows padded with one zero so that u = n_det - 1 reads a valid right neighbour
         let mut q = vec![0.0f32; na * (nd + 1)];
         for (k, row) in sinogram.outer_iter().enumerate() {
@@ -226,26 +227,36 @@ impl Radon {
                 q[k * (nd + 1) + d] = v;
             }
         }
+        let u_max = ((nd - 1) as i64) << FRAC_BITS;
         let mut out = Array2::<f32>::zeros((h, w));
         out.as_slice_mut()
             .expect("fresh array")
             .par_chunks_mut(w)
             .enumerate()
             .for_each(|(i, row)| {
-                let y = i as f32 - cy as f32;
+                let y = i as f64 - cy as f64;
                 for k in 0..na {
-                    let (c, s) = self.angle_trig(k);
+                    let (c, s) = self.angle_trig64(k);
                     let qk = &q[k * (nd + 1)..(k + 1) * (nd + 1)];
-                    // detector coordinate u = t / τ + n_det/2, t = x cos θ - y sin θ
-                    let u0 = (-(cx as f32) * c - y * s) * inv_sp + dc;
-                    let du = c * inv_sp;
-                    for (j, o) in row.iter_mut().enumerate() {
-                        let u = u0 + j as f32 * du;
-                        if (0.0..=last).contains(&u) {
-                            let i0 = u as usize;
-                            let f = u - i0 as f32;
-                            *o += qk[i0] + f * (qk[i0 + 1] - qk[i0]);
-                        }
+                    // detector coordinate u = t / τ + n_det/2 with t = x cos θ - y sin θ, in
+                    // fixed point (2^-24 bins), stepping exactly along the row
+                    let u0 =
+                        (((-(cx as f64) * c - y * s) * inv_sp + dc) * FIXED_ONE).round() as i64;
+                    let du = (c * inv_sp * FIXED_ONE).round() as i64;
+                    let Some((j0, j1)) = fixed_range(u0, du, u_max + 1) else {
+                        continue;
+                    };
+                    let (j0, j1) = (j0.max(0), j1.min(w as i64 - 1));
+                    if j0 > j1 {
+                        continue;
+                    }
+                    let mut u = u0 + j0 * du;
+                    for o in &mut row[j0 as usize..=j1 as usize] {
+                        let i0 = (u >> FRAC_BITS) as usize;
+                        let f = (u & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+                        let p = &qk[i0..i0 + 2];
+                        *o += p[0] + f * (p[1] - p[0]);
+                        u += du;
                     }
                 }
                 row.iter_mut().for_each(|v| *v *= weight);
@@ -612,5 +623,110 @@ mod tests {
             energies.windows(2).all(|p| p[0] > p[1]),
             "gradient energies {energies:?}"
         );
+    }
+
+    /// Process CPU time (user + system, seconds) from `/proc/self/stat`: on a shared
+    /// machine the wall clock says little.
+    fn cpu_seconds() -> f64 {
+        let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        ticks / 100.0
+    }
+
+    /// Best-of-`reps` wall time and mean CPU time of `f`, in ms.
+    fn time_ms(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+        f();
+        let c = cpu_seconds();
+        let mut best = f64::MAX;
+        for _ in 0..reps {
+            let t = std::time::Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        (best * 1e3, (cpu_seconds() - c) * 1e3 / reps as f64)
+    }
+
+    /// Timing (run by hand; `RAYON_NUM_THREADS` sets the threads):
+    /// `cargo test -p posterior --lib ct_fbp::tests::time_256 -- --ignored --nocapture`.
+    /// Apply and adjoint on dense random data (the adjoint skips zero bins), 256x256, 180
+    /// angles, 256 detectors.
+    #[test]
+    #[ignore = "timing; run by hand"]
+    fn time_256() {
+        use rand::RngExt;
+        let n = 256;
+        let op = Radon::new(&[n, n], RadonGeometry::uniform(180, 180.0, n)).unwrap();
+        let mut rng = crate::rng(1);
+        let x =
+            ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&[n, n]), || rng.random::<f32>());
+        let y0 = ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(op.range_shape()), || {
+            rng.random::<f32>()
+        });
+        let mut y = y0.clone();
+        let mut z = x.clone();
+        let (wa, ca) = time_ms(20, || op.apply_into(x.view(), y.view_mut()));
+        let (wb, cb) = time_ms(20, || op.adjoint_into(y0.view(), z.view_mut()));
+        let s2: Array2<f32> = y0.clone().into_dimensionality().unwrap();
+        let (wf, cf) = time_ms(20, || {
+            let _ = op.fbp(s2.view(), FbpFilter::Ramp).unwrap();
+        });
+        eprintln!(
+            "256x256, 180 angles, {} threads: apply {wa:.1} ms wall (best) / {ca:.1} ms CPU, \
+             adjoint {wb:.1} / {cb:.1}, fbp {wf:.1} / {cf:.1}",
+            rayon::current_num_threads()
+        );
+    }
+
+    /// The side-by-side comparison with scikit-image (run by hand):
+    /// `CT_EXPORT=/tmp/ct cargo test -p posterior --lib ct_fbp::tests::export -- --ignored`
+    /// reconstructs `shared/data/shepp_logan_256.png` (path overridable with `CT_IMAGE`) from
+    /// our 180-angle sinogram with every filter and, with `CT_EXPORT` set, writes the sinogram
+    /// and the FBPs as `.npy` files for `scripts/peers/ct_fbp_reference.py --ours DIR`.
+    #[test]
+    #[ignore = "export for the scikit-image comparison; needs shared/data; run by hand"]
+    fn export_shepp_logan_256() {
+        let path = std::env::var("CT_IMAGE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../../shared/data/shepp_logan_256.png")
+            });
+        let img = image::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .to_luma8();
+        let (w, h) = img.dimensions();
+        let (h, w) = (h as usize, w as usize);
+        let x = Array2::from_shape_fn((h, w), |(i, j)| {
+            img.get_pixel(j as u32, i as u32)[0] as f32 / 255.0
+        });
+        let op = Radon::new(&[h, w], RadonGeometry::uniform(180, 180.0, w)).unwrap();
+        let sino: Array2<f32> = op.apply(x.view().into_dyn()).into_dimensionality().unwrap();
+        let dir = std::env::var("CT_EXPORT")
+            .ok()
+            .map(std::path::PathBuf::from);
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).unwrap();
+            ndarray_npy::write_npy(dir.join("sino.npy"), &sino).unwrap();
+        }
+        for f in FbpFilter::ALL {
+            let (wall, _) = time_ms(5, || {
+                let _ = op.fbp(sino.view(), f).unwrap();
+            });
+            let r = op.fbp(sino.view(), f).unwrap();
+            eprintln!(
+                "ours {f}: PSNR {:.2} dB (unmasked), fbp {wall:.1} ms",
+                psnr(&r, &x)
+            );
+            if let Some(dir) = &dir {
+                ndarray_npy::write_npy(dir.join(format!("fbp_{f}.npy")), &r).unwrap();
+            }
+        }
     }
 }

@@ -286,7 +286,10 @@ pub fn registry() -> Vec<OperatorEntry> {
                     "detector bins per projection (default: image width W)",
                 ),
                 ("spacing", "detector bin spacing in pixels (default 1)"),
-                ("step", "sampling step along each ray in pixels (default 1)"),
+                (
+                    "step",
+                    "sampling step along each ray in pixels, >= 0.01 (default 1)",
+                ),
             ],
             examples: &[
                 "ct:angles=7",
