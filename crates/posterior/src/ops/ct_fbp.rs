@@ -713,7 +713,7 @@ mod tests {
             .map(std::path::PathBuf::from);
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).unwrap();
-            ndarray_npy::write_npy(dir.join("sino.npy"), &sino).unwrap();
+            crate::io::write_npy_real(dir.join("sino.npy"), &sino.view().into_dyn()).unwrap();
         }
         for f in FbpFilter::ALL {
             let (wall, _) = time_ms(5, || {
@@ -725,7 +725,8 @@ mod tests {
                 psnr(&r, &x)
             );
             if let Some(dir) = &dir {
-                ndarray_npy::write_npy(dir.join(format!("fbp_{f}.npy")), &r).unwrap();
+                crate::io::write_npy_real(dir.join(format!("fbp_{f}.npy")), &r.view().into_dyn())
+                    .unwrap();
             }
         }
     }
