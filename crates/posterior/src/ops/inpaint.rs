@@ -114,8 +114,8 @@ impl Inpaint {
     /// Build from a spec: `inpaint:mask=random,keep=0.5,seed=0` (the defaults) or
     /// `inpaint:mask=box,box_frac=0.5` (a centred box whose sides are `round(frac H)` by
     /// `round(frac W)`, so it removes about `frac^2` of the area; default 0.5) or
-    /// `inpaint:mask=box,box=HxW`. Masks from files are loaded by the caller and passed to
-    /// [`from_mask`](Self::from_mask).
+    /// `inpaint:mask=box,box=HxW`, or `inpaint:mask=PATH` with a `.png`/`.npy` mask image
+    /// of the image's `H x W` size (non-zero = kept; `[1, H, W]` is accepted too).
     pub fn from_spec(spec: &Spec, shape: &[usize]) -> Result<Self> {
         let args = spec.args(&["mask", "keep", "seed", "box", "box_frac"])?;
         let kind = args.str_opt("mask").unwrap_or("random");
@@ -160,10 +160,30 @@ impl Inpaint {
                 };
                 Self::centred_box(bh, bw, shape)
             }
-            other => Err(Error::Spec(format!(
-                "`inpaint`: mask={other} is not built here; use mask=random or mask=box (a mask \
-                 file is read by the command line and passed to Inpaint::from_mask)"
-            ))),
+            path => {
+                reject(&["keep", "seed", "box", "box_frac"])?;
+                let p = std::path::Path::new(path);
+                if !(path.ends_with(".png") || path.ends_with(".npy")) {
+                    return Err(Error::Spec(format!(
+                        "`inpaint`: mask={path} is neither random, box, nor a .png/.npy mask file"
+                    )));
+                }
+                let m = crate::io::read_image(p)?;
+                crate::io::check_finite(path, m.view())?;
+                let m2 = match *m.shape() {
+                    [h, w] | [1, h, w] => m
+                        .into_shape_with_order((h, w))
+                        .map_err(|e| Error::param("mask", e.to_string()))?,
+                    _ => {
+                        return Err(Error::Shape {
+                            context: format!("inpainting mask {path}"),
+                            expected: planes(shape).map(|(_, h, w)| vec![h, w])?,
+                            got: m.shape().to_vec(),
+                        });
+                    }
+                };
+                Self::from_mask(&m2.mapv(|v| v != 0.0), shape)
+            }
         }
     }
 
@@ -324,5 +344,25 @@ mod tests {
         let mut w = w;
         w[[0, 0]] = f32::INFINITY;
         assert!(Inpaint::from_weights(w, &shape).is_err());
+    }
+
+    #[test]
+    fn mask_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.png");
+        let mut m = ndarray::Array2::<f32>::ones((6, 5));
+        m[[2, 3]] = 0.0;
+        m[[4, 0]] = 0.0;
+        crate::io::write_png(&p, &m.view().into_dyn(), 8).unwrap();
+        let spec = Spec::parse(&format!("inpaint:mask={}", p.display())).unwrap();
+        let op = Inpaint::from_spec(&spec, &[6, 5]).unwrap();
+        assert_eq!(op.kept(), 28);
+        assert_eq!(op.mask()[[2, 3]], 0.0);
+        // a mask of the wrong size, a missing file and an unknown word are errors
+        assert!(Inpaint::from_spec(&spec, &[5, 6]).is_err());
+        let spec = Spec::parse("inpaint:mask=/nonexistent/m.png").unwrap();
+        assert!(Inpaint::from_spec(&spec, &[6, 5]).is_err());
+        let spec = Spec::parse("inpaint:mask=circle").unwrap();
+        assert!(Inpaint::from_spec(&spec, &[6, 5]).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The physics: bounded linear forward operators `A` with exact adjoints.
 //!
-//! Every operator implements [`LinearOperator`] and is listed in [`registry`], which the
+//! Every operator implements [`LinearOperator`] and is listed in [`registry()`], which the
 //! conformance tests sweep (dot-product adjoint test, agreement with a dense matrix built
 //! column by column, linearity, dirty output buffers).
 

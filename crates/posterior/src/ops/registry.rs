@@ -183,7 +183,10 @@ pub fn registry() -> Vec<OperatorEntry> {
             name: "inpaint",
             summary: "pixel mask: y = m ⊙ x (same mask for every channel)",
             keys: &[
-                ("mask", "random | box (default random)"),
+                (
+                    "mask",
+                    "random | box | PATH of a .png/.npy mask, non-zero = kept (default random)",
+                ),
                 (
                     "keep",
                     "random: probability that a pixel is kept, in (0, 1] (default 0.5)",
