@@ -140,6 +140,8 @@ fn to_complex(x: &ArrayD<f32>) -> ArrayD<c32> {
 }
 
 /// `y = A x + n` for a real image `x` (embedded as complex for complex-domain operators).
+/// Noise is added only to measured entries: unsampled k-space and missing pixels stay zero
+/// (see [`LinearOperator::measured`]).
 pub fn simulate(
     op: &AnyOperator,
     x: &ArrayD<f32>,
@@ -148,14 +150,29 @@ pub fn simulate(
 ) -> Result<AnyArray> {
     crate::ops::check_shape(op.domain_shape(), x.shape(), "image vs operator domain")?;
     crate::io::check_finite("image", x.view())?;
+    fn keep_measured<T: Scalar>(mut y: ArrayD<T>, mask: Option<ArrayD<bool>>) -> ArrayD<T> {
+        if let Some(m) = mask {
+            y.zip_mut_with(&m, |v, &k| {
+                if !k {
+                    *v = T::zero();
+                }
+            });
+        }
+        y
+    }
     Ok(match op {
-        AnyOperator::Real(a) => AnyArray::Real(noise.apply_real(&a.apply(x.view()).view(), seed)?),
-        AnyOperator::RealToComplex(a) => {
-            AnyArray::Complex(noise.apply_complex(&a.apply(x.view()).view(), seed)?)
-        }
-        AnyOperator::Complex(a) => {
-            AnyArray::Complex(noise.apply_complex(&a.apply(to_complex(x).view()).view(), seed)?)
-        }
+        AnyOperator::Real(a) => AnyArray::Real(keep_measured(
+            noise.apply_real(&a.apply(x.view()).view(), seed)?,
+            a.measured(),
+        )),
+        AnyOperator::RealToComplex(a) => AnyArray::Complex(keep_measured(
+            noise.apply_complex(&a.apply(x.view()).view(), seed)?,
+            a.measured(),
+        )),
+        AnyOperator::Complex(a) => AnyArray::Complex(keep_measured(
+            noise.apply_complex(&a.apply(to_complex(x).view()).view(), seed)?,
+            a.measured(),
+        )),
     })
 }
 
@@ -315,5 +332,50 @@ pub fn real_image(x: &AnyArray) -> ArrayD<f32> {
     match x {
         AnyArray::Real(r) => r.clone(),
         AnyArray::Complex(c) => c.mapv(|v| v.norm()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_noise_stays_off_unmeasured_entries() {
+        let x = crate::phantom::shepp_logan(32).into_dyn();
+        let noise = NoiseModel::Gaussian { sigma: 0.1 };
+        for spec in ["inpaint:keep=0.3,seed=1", "mri:accel=4,center=0.1,seed=2"] {
+            let op = crate::ops::build_operator(spec, &[32, 32]).unwrap();
+            let y = simulate(&op, &x, &noise, 7).unwrap();
+            let mask = match &op {
+                AnyOperator::Real(a) => a.measured(),
+                AnyOperator::RealToComplex(a) => a.measured(),
+                AnyOperator::Complex(a) => a.measured(),
+            }
+            .expect("masked operators report their measured entries");
+            let (mut zeros, mut noisy) = (0, 0);
+            match &y {
+                AnyArray::Real(r) => r.iter().zip(mask.iter()).for_each(|(v, &m)| {
+                    if m {
+                        noisy += (*v != 0.0) as usize
+                    } else {
+                        zeros += (*v == 0.0) as usize
+                    }
+                }),
+                AnyArray::Complex(c) => c.iter().zip(mask.iter()).for_each(|(v, &m)| {
+                    if m {
+                        noisy += (v.norm() != 0.0) as usize
+                    } else {
+                        zeros += (v.norm() == 0.0) as usize
+                    }
+                }),
+            }
+            let measured = mask.iter().filter(|&&m| m).count();
+            assert_eq!(
+                zeros,
+                mask.len() - measured,
+                "{spec}: unmeasured entries must stay 0"
+            );
+            assert_eq!(noisy, measured, "{spec}: measured entries carry noise");
+        }
     }
 }

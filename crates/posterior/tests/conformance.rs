@@ -12,6 +12,24 @@ fn sweep<O: LinearOperator + ?Sized>(op: &O, dense: bool) {
     check_adjoint(op, 1, 2e-5);
     check_linearity(op, 2, 1e-5);
     check_dirty_buffer(op, 3);
+    if let Some(m) = op.measured() {
+        assert_eq!(
+            m.shape(),
+            op.range_shape(),
+            "{}: measured mask shape",
+            op.describe()
+        );
+        // unmeasured entries are structurally zero in A x
+        let x = posterior_testkit::random_array::<O::Domain>(op.domain_shape(), 5);
+        let ax = op.apply(x.view());
+        for (v, &k) in ax.iter().zip(m.iter()) {
+            assert!(
+                k || posterior::Scalar::abs(*v) == 0.0,
+                "{}: unmeasured entry is non-zero",
+                op.describe()
+            );
+        }
+    }
     if dense {
         check_dense(op, 1e-5);
     }

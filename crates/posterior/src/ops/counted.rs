@@ -122,6 +122,9 @@ impl<O: LinearOperator> LinearOperator for Counted<O> {
         self.adjoint.fetch_add(1, Ordering::Relaxed);
         self.op.normal_into(x, out)
     }
+    fn measured(&self) -> Option<ndarray::ArrayD<bool>> {
+        self.op.measured()
+    }
 }
 
 #[cfg(test)]

@@ -251,6 +251,13 @@ impl LinearOperator for Inpaint {
         self.multiply(y, x, 1);
     }
 
+    fn measured(&self) -> Option<ndarray::ArrayD<bool>> {
+        Some(super::broadcast_mask(
+            &self.mask.mapv(|v| v != 0.0),
+            self.range_shape(),
+        ))
+    }
+
     fn normal_into(&self, x: ArrayViewD<f32>, out: ArrayViewMutD<f32>) {
         self.multiply(x, out, 2);
     }

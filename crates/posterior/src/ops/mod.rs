@@ -73,6 +73,14 @@ pub trait LinearOperator: Send + Sync {
         self.adjoint_into(y.view(), out);
     }
 
+    /// Which entries of the range are measured, as a range-shaped boolean array, for
+    /// operators whose range holds structural zeros (unsampled k-space, missing pixels).
+    /// Simulated noise is added only where this is `true`. `None` (the default) means every
+    /// entry is measured.
+    fn measured(&self) -> Option<ArrayD<bool>> {
+        None
+    }
+
     /// Check that `shape` is this operator's domain shape.
     fn check_domain(&self, shape: &[usize], context: &str) -> Result<()> {
         check_shape(self.domain_shape(), shape, context)
@@ -117,6 +125,7 @@ macro_rules! forward_impl {
             fn normal_into(&self, x: ArrayViewD<O::Domain>, out: ArrayViewMutD<O::Domain>) {
                 (**self).normal_into(x, out)
             }
+            fn measured(&self) -> Option<ArrayD<bool>> { (**self).measured() }
         }
     )*};
 }
@@ -191,6 +200,9 @@ where
         let t = self.a.adjoint(y);
         self.b.adjoint_into(t.view(), x);
     }
+    fn measured(&self) -> Option<ArrayD<bool>> {
+        self.a.measured()
+    }
 }
 
 /// `alpha * A` for a real scalar `alpha`.
@@ -230,6 +242,9 @@ impl<A: LinearOperator> LinearOperator for Scaled<A> {
         self.a.normal_into(x, out.view_mut());
         let a2 = self.alpha * self.alpha;
         out.mapv_inplace(|v| v * a2);
+    }
+    fn measured(&self) -> Option<ArrayD<bool>> {
+        self.a.measured()
     }
 }
 
@@ -361,5 +376,18 @@ pub fn planes(shape: &[usize]) -> Result<(usize, usize, usize)> {
                 "expected an image shape [H, W] or [C, H, W] with positive sizes, got {shape:?}"
             ),
         )),
+    }
+}
+
+/// Broadcast a per-plane `H x W` boolean mask to an image shape `[H, W]` or `[C, H, W]`.
+pub fn broadcast_mask(mask: &ndarray::Array2<bool>, shape: &[usize]) -> ArrayD<bool> {
+    let m = mask.view().into_dyn();
+    match shape.len() {
+        3 => m
+            .insert_axis(ndarray::Axis(0))
+            .broadcast(IxDyn(shape))
+            .expect("mask matches the planes")
+            .to_owned(),
+        _ => m.to_owned(),
     }
 }

@@ -595,6 +595,10 @@ impl<D: Scalar> LinearOperator for Mri<D> {
 
     /// `A^H A x = F^H M F x` (real part for real images), two FFTs per plane and no
     /// k-space array.
+    fn measured(&self) -> Option<ndarray::ArrayD<bool>> {
+        Some(super::broadcast_mask(self.mask(), self.range_shape()))
+    }
+
     fn normal_into(&self, x: ArrayViewD<D>, out: ArrayViewMutD<D>) {
         self.multiply_planes(x, out, &self.raw_mask);
     }
