@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod noise;
 pub mod ops;
 pub mod phantom;
+pub mod prox;
 pub mod scalar;
 pub mod solve;
 pub mod spec;
