@@ -287,6 +287,7 @@ fn reconstruct(
     if let Some(p) = log {
         opts.json_log = Some(p.to_path_buf());
     }
+    opts.interrupt = Some(interrupt_flag());
     let bar = progress::Progress::new(quiet);
     opts.progress = Some(bar.callback());
     let out = methods::reconstruct(&spec, &op, &y, &method, opts)?;
@@ -303,6 +304,23 @@ fn reconstruct(
     }
     eprintln!("written to {}", output.display());
     Ok(())
+}
+
+/// A flag raised by the first Ctrl-C, so an iterative method stops after its current
+/// iteration and its estimate is still written; a second Ctrl-C exits at once.
+pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    // reason: installing the handler can only fail if one is already installed, in which
+    // case the process keeps the default behaviour (exit on Ctrl-C), which is acceptable
+    let _ = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after the current iteration (Ctrl-C again to abort)");
+    });
+    flag
 }
 
 /// `HxW` text of a shape.
