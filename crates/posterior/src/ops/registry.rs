@@ -91,6 +91,18 @@ fn build_sr(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
     )))
 }
 
+fn build_wavelet(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
+    Ok(AnyOperator::Real(Box::new(
+        crate::transforms::Wavelet2d::from_spec(spec, shape)?,
+    )))
+}
+
+fn build_dct(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
+    Ok(AnyOperator::Real(crate::transforms::dct_op::from_spec(
+        spec, shape,
+    )?))
+}
+
 fn build_inpaint(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
     Ok(AnyOperator::Real(Box::new(
         super::inpaint::Inpaint::from_spec(spec, shape)?,
@@ -302,6 +314,37 @@ pub fn registry() -> Vec<OperatorEntry> {
             ],
             build: super::ct::build,
             infer_domain: super::ct::infer_domain,
+        },
+        OperatorEntry {
+            name: "wavelet",
+            summary: "orthonormal multilevel 2-D wavelet transform with periodic extension (pywt mode=periodization), coefficients in the in-place layout; orthogonal (adjoint = inverse)",
+            keys: &[
+                ("wavelet", "haar | db1 .. db8 | sym4 | sym8 (default db4)"),
+                (
+                    "levels",
+                    "decomposition levels, 2^levels must divide H and W (default min(4, the most the shape allows))",
+                ),
+            ],
+            examples: &[
+                "wavelet:wavelet=haar",
+                "wavelet",
+                "wavelet:wavelet=db8,levels=1",
+                "wavelet:wavelet=sym4",
+                "wavelet:wavelet=db2,levels=1",
+            ],
+            build: build_wavelet,
+            infer_domain: same_shape,
+        },
+        OperatorEntry {
+            name: "dct",
+            summary: "orthonormal 2-D DCT-II of each plane, global or on 8x8 tiles (shorter edge tiles at their own size); orthogonal (adjoint = inverse)",
+            keys: &[(
+                "block",
+                "0 (one global DCT per plane) | 8 (8x8 blockwise DCT, as JPEG) (default 0)",
+            )],
+            examples: &["dct", "dct:block=8"],
+            build: build_dct,
+            infer_domain: same_shape,
         },
     ]
 }
