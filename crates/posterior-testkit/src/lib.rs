@@ -198,3 +198,134 @@ where
         );
     }
 }
+
+/// The prox objective `τ g(u) + ½ ||u − v||²`.
+fn prox_objective<T: Scalar, G: posterior::prox::Functional<T> + ?Sized>(
+    g: &G,
+    u: &ArrayD<T>,
+    v: &ArrayD<T>,
+    tau: f32,
+) -> f64 {
+    let gu = g.value(u.view());
+    let d = norm2((u - v).view());
+    tau as f64 * gu + 0.5 * d * d
+}
+
+/// Checks of a proximal operator `prox_{τg}` at the point `v` (panicking with numbers):
+///
+/// - (a) optimality by brute force: `u = prox_{τg}(v)` has a finite prox objective
+///   `τ g(u) + ½||u − v||²` that is not above (up to `tol · (1 + |objective|)`) the objective
+///   at 400 random perturbations `u + δ` (dense Gaussian and single-entry, at relative sizes
+///   `1` to `1e-3`), at `v` itself and at `0`;
+/// - (b) Moreau's identity: `prox_conj_into(v, σ)` equals `v − σ prox_{g/σ}(v/σ)` (the
+///   formula, evaluated through `prox_into`) for `σ ∈ {τ, 1/τ, 1}`, and
+///   `prox_{τg}(v) + τ prox_{g*/τ}(v/τ) = v`, to relative `tol`;
+/// - (c) firm non-expansiveness: `||P a − P b||² ≤ <P a − P b, a − b>` (up to
+///   `tol · ||a − b||²`) for random pairs `a`, `b` around `v`, including `(v, b)`;
+/// - (d) `prox_into` overwrites a NaN-filled (dirty) output buffer.
+///
+/// Use `tol` around `1e-5` for closed-form proxes and larger for iterative ones.
+pub fn check_prox<T, G>(g: &G, v: &ArrayD<T>, tau: f32, seed: u64, tol: f64)
+where
+    T: Scalar,
+    G: posterior::prox::Prox<T> + posterior::prox::Functional<T> + ?Sized,
+{
+    use rand::RngExt;
+    let shape = v.shape().to_vec();
+    let n = v.len();
+    let u = g.prox(v.view(), tau);
+    assert!(
+        u.iter().all(|a| a.is_finite()),
+        "check_prox: prox(v) has non-finite entries"
+    );
+    let obj = prox_objective(g, &u, v, tau);
+    assert!(
+        obj.is_finite(),
+        "check_prox: the prox objective at prox(v) is not finite ({obj})"
+    );
+    let slack = tol * (1.0 + obj.abs());
+    // (a) candidates
+    let zero = ArrayD::from_elem(IxDyn(&shape), T::zero());
+    for (name, cand) in [("v", v), ("0", &zero)] {
+        let o = prox_objective(g, cand, v, tau);
+        assert!(
+            obj <= o + slack,
+            "check_prox: objective at prox(v) = {obj:.8e} exceeds that at {name} = {o:.8e}"
+        );
+    }
+    let scale = (norm2(v.view()) / (n as f64).sqrt()).max(1e-3) as f32;
+    let mut rng = posterior::rng(seed);
+    for k in 0..400u64 {
+        let rel = [1.0f32, 0.1, 0.01, 0.001][(k % 4) as usize] * scale;
+        let mut cand = u.clone();
+        if k % 2 == 0 {
+            let d: ArrayD<T> = random_array(&shape, seed * 7919 + k);
+            cand.zip_mut_with(&d, |c, &d| *c += d * (rel / (n as f32).sqrt()));
+        } else {
+            let i = rng.random_range(0..n);
+            let d = T::standard_normal(&mut rng) * rel;
+            cand.as_slice_mut().unwrap()[i] += d;
+        }
+        let o = prox_objective(g, &cand, v, tau);
+        assert!(
+            obj <= o + slack,
+            "check_prox: a perturbation (size {rel:.1e}) lowers the prox objective: {o:.8e} < {obj:.8e}"
+        );
+    }
+    // (b) Moreau
+    let vn = norm2(v.view()).max(1e-12);
+    for sigma in [tau, 1.0 / tau, 1.0] {
+        let mut direct = ArrayD::from_elem(IxDyn(&shape), T::from_real(f32::NAN));
+        g.prox_conj_into(v.view(), sigma, direct.view_mut());
+        let scaled = v.mapv(|a| a * (1.0 / sigma));
+        let inner = g.prox(scaled.view(), 1.0 / sigma);
+        let formula = v - &inner.mapv(|a| a * sigma);
+        let err = norm2((&direct - &formula).view());
+        assert!(
+            err <= tol * (vn + 1.0),
+            "check_prox: prox_conj_into(σ = {sigma}) differs from Moreau's formula by {err:.3e} (||v|| = {vn:.3e})"
+        );
+    }
+    {
+        let scaled = v.mapv(|a| a * (1.0 / tau));
+        let mut p = ArrayD::from_elem(IxDyn(&shape), T::zero());
+        g.prox_conj_into(scaled.view(), 1.0 / tau, p.view_mut());
+        let recon = &u + &p.mapv(|a| a * tau);
+        let err = norm2((&recon - v).view());
+        assert!(
+            err <= tol * (vn + 1.0),
+            "check_prox: prox_τg(v) + τ prox_(g*/τ)(v/τ) differs from v by {err:.3e} (||v|| = {vn:.3e})"
+        );
+    }
+    // (c) firm non-expansiveness
+    for k in 0..20u64 {
+        let da: ArrayD<T> = random_array(&shape, seed * 104_729 + 2 * k);
+        let db: ArrayD<T> = random_array(&shape, seed * 104_729 + 2 * k + 1);
+        let s = [2.0f32, 0.5, 0.05][(k % 3) as usize] * scale;
+        let a = if k == 0 {
+            v.clone()
+        } else {
+            v + &da.mapv(|x| x * s)
+        };
+        let b = v + &db.mapv(|x| x * s);
+        let pa = g.prox(a.view(), tau);
+        let pb = g.prox(b.view(), tau);
+        let dp = &pa - &pb;
+        let dab = &a - &b;
+        let lhs = norm2(dp.view()).powi(2);
+        let rhs = dot(dp.view(), dab.view());
+        let d2 = norm2(dab.view()).powi(2);
+        assert!(
+            lhs <= rhs + tol * d2,
+            "check_prox: not firmly non-expansive: ||Pa − Pb||² = {lhs:.8e} > <Pa − Pb, a − b> = {rhs:.8e}"
+        );
+    }
+    // (d) dirty buffer
+    let mut dirty = ArrayD::from_elem(IxDyn(&shape), T::from_real(f32::NAN));
+    g.prox_into(v.view(), tau, dirty.view_mut());
+    let err = norm2((&dirty - &u).view());
+    assert!(
+        err <= tol * (norm2(u.view()) + 1.0),
+        "check_prox: prox_into depends on its output buffer (difference {err:.3e})"
+    );
+}

@@ -56,3 +56,12 @@ pub trait Gradient<T: Scalar>: Send + Sync {
     /// A Lipschitz constant of `∇f` when known (e.g. `||A||²` for `½||A x − y||²`).
     fn lipschitz(&self) -> Option<f64>;
 }
+
+pub mod indicators;
+pub mod norms;
+mod util;
+
+pub use indicators::{BoxConstraint, NonNegative};
+pub use norms::{L1, L2Norm, L21, SquaredL2};
+pub mod tv;
+pub use tv::TotalVariation;
