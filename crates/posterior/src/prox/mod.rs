@@ -65,3 +65,5 @@ pub use indicators::{BoxConstraint, NonNegative};
 pub use norms::{L1, L2Norm, L21, SquaredL2};
 pub mod tv;
 pub use tv::TotalVariation;
+pub mod fidelity;
+pub use fidelity::{LeastSquares, PoissonLikelihood};
