@@ -260,3 +260,104 @@ fn tv_timing_256() {
         t.elapsed().as_secs_f64() * 100.0
     );
 }
+
+// ---------- data fidelities ----------
+
+#[test]
+fn least_squares_value_gradient_prox() {
+    use posterior::ops::Identity;
+    use posterior::prox::{Gradient, LeastSquares};
+    // A = I: prox is (v + τ y) / (1 + τ)
+    let y: ArrayD<f32> = random_array(&[4, 5], 50);
+    let f = LeastSquares::new(Identity::<f32>::new(&[4, 5]), y.clone()).unwrap();
+    assert!((f.lipschitz().unwrap() - 1.01).abs() < 1e-3);
+    let v: ArrayD<f32> = random_array(&[4, 5], 51);
+    let u = f.prox(v.view(), 0.5);
+    let expect = (&v + &y.mapv(|a| a * 0.5)).mapv(|a| a / 1.5);
+    assert!(norm2((&u - &expect).view()) < 1e-5);
+    // A = finite differences: gradient by finite differences, Lipschitz ≈ ||D||², prox checks
+    let d = Gradient2d::<f32>::new(&[5, 6]).unwrap();
+    let y: ArrayD<f32> = random_array(&[2, 5, 6], 52);
+    let f = LeastSquares::new(d, y).unwrap();
+    let x: ArrayD<f32> = random_array(&[5, 6], 53);
+    posterior_testkit::check_gradient(
+        |x| f.value(x.view()),
+        |x| f.gradient(x.view()),
+        &x,
+        1e-2,
+        54,
+        1e-3,
+    );
+    let l = f.lipschitz().unwrap();
+    let exact = 4.0 * (4.0 * std::f64::consts::PI / 10.0).sin().powi(2)
+        + 4.0 * (5.0 * std::f64::consts::PI / 12.0).sin().powi(2);
+    assert!(
+        l >= exact && l < 1.02 * exact,
+        "L = {l} vs ||D||² = {exact}"
+    );
+    check_prox(&f, &x, 0.7, 55, 1e-4);
+    // complex operator and data
+    let dc = Gradient2d::<c32>::new(&[4, 4]).unwrap();
+    let yc: ArrayD<c32> = random_array(&[2, 4, 4], 56);
+    let fc = LeastSquares::new(dc, yc).unwrap();
+    let vc: ArrayD<c32> = random_array(&[4, 4], 57);
+    check_prox(&fc, &vc, 0.4, 57, 1e-4);
+}
+
+#[test]
+fn poisson_value_gradient_prox() {
+    use posterior::ops::Identity;
+    use posterior::prox::{Gradient, PoissonLikelihood};
+    let y = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![0.0f32, 1.0, 3.0, 7.0, 0.5, 2.0]).unwrap();
+    let f = PoissonLikelihood::new(Identity::<f32>::new(&[2, 3]), y.clone()).unwrap();
+    // zero at x = y, infinite for a negative mean, positive elsewhere
+    assert!(f.value(y.view()).abs() < 1e-9);
+    let mut neg = y.clone();
+    neg[[0, 0]] = -0.1;
+    assert_eq!(f.value(neg.view()), f64::INFINITY);
+    let x = y.mapv(|a| a + 0.7);
+    assert!(f.value(x.view()) > 0.0);
+    posterior_testkit::check_gradient(
+        |x| f.value(x.view()),
+        |x| f.gradient(x.view()),
+        &x,
+        1e-2,
+        60,
+        1e-3,
+    );
+    assert!(f.lipschitz().is_none());
+    // closed-form prox satisfies τ(1 − y/u) + u − v = 0 and passes the generic checks
+    let v =
+        ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![0.5f32, -2.0, 3.0, 1.0, 0.1, 10.0]).unwrap();
+    let tau = 0.8f32;
+    let u = f.prox(v.view(), tau);
+    for ((&u, &v), &y) in u.iter().zip(v.iter()).zip(y.iter()) {
+        if y > 0.0 {
+            let r = tau * (1.0 - y / u) + u - v;
+            assert!(u > 0.0 && r.abs() < 1e-5, "u = {u}, residual {r}");
+        } else {
+            assert!((u - (v - tau).max(0.0)).abs() < 1e-6);
+        }
+    }
+    let yb = ArrayD::from_shape_fn(IxDyn(&[4, 4]), |i| (i[0] + 2 * i[1]) as f32 * 0.5);
+    let fb = PoissonLikelihood::new(Identity::<f32>::new(&[4, 4]), yb.clone()).unwrap();
+    let vb = &yb + &random_array::<f32>(&[4, 4], 61);
+    check_prox(&fb, &vb, 0.6, 61, 1e-5);
+    // a general operator A = 2 I: gradient 2 (1 − y / (2x)) by finite differences
+    let a = posterior::ops::Scaled::new(Identity::<f32>::new(&[2, 3]), 2.0);
+    let f2 = PoissonLikelihood::new(a, y.clone()).unwrap();
+    posterior_testkit::check_gradient(
+        |x| f2.value(x.view()),
+        |x| f2.gradient(x.view()),
+        &x,
+        1e-2,
+        62,
+        1e-3,
+    );
+    let g = f2.gradient(x.view());
+    for ((&g, &x), &y) in g.iter().zip(x.iter()).zip(y.iter()) {
+        assert!((g - 2.0 * (1.0 - y / (2.0 * x))).abs() < 1e-5);
+    }
+    // invalid counts are refused
+    assert!(PoissonLikelihood::new(Identity::<f32>::new(&[2, 3]), y.mapv(|v| -v - 1.0)).is_err());
+}

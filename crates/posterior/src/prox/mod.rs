@@ -5,6 +5,21 @@
 //! [`Functional`] (a value), [`Prox`] (a proximal operator), [`Gradient`] (a gradient with
 //! its Lipschitz constant). A Plug-and-Play prior is a [`Prox`] built from a denoiser and has
 //! no value, by design.
+//!
+//! Building blocks: [`norms`] (`ℓ1`, `½||·||²`, `||·||₂`, the `ℓ2,1` group norm),
+//! [`indicators`] (box, nonnegativity), [`tv`] (total variation with an FGP prox) and
+//! [`fidelity`] (least squares, Poisson likelihood).
+
+pub mod fidelity;
+pub mod indicators;
+pub mod norms;
+pub mod tv;
+mod util;
+
+pub use fidelity::{LeastSquares, PoissonLikelihood};
+pub use indicators::{BoxConstraint, NonNegative};
+pub use norms::{L1, L2Norm, L21, SquaredL2};
+pub use tv::TotalVariation;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 
@@ -56,12 +71,3 @@ pub trait Gradient<T: Scalar>: Send + Sync {
     /// A Lipschitz constant of `∇f` when known (e.g. `||A||²` for `½||A x − y||²`).
     fn lipschitz(&self) -> Option<f64>;
 }
-
-pub mod indicators;
-pub mod norms;
-mod util;
-
-pub use indicators::{BoxConstraint, NonNegative};
-pub use norms::{L1, L2Norm, L21, SquaredL2};
-pub mod tv;
-pub use tv::TotalVariation;

@@ -189,6 +189,10 @@ struct Fgp<T> {
     u: Vec<T>,
     /// one plane of divergence scratch
     div: Vec<T>,
+    /// one row of `r + s D u` per channel and component
+    q: Vec<T>,
+    /// one row of group-norm factors
+    nrm: Vec<f32>,
 }
 
 impl<T: Scalar> Fgp<T> {
@@ -218,65 +222,67 @@ impl<T: Scalar> Fgp<T> {
         (dd, uu)
     }
 
-    /// `p_new = P_P(r + s D u)`, then `r <- p_new + beta (p_new − p)`, `p <- p_new`.
+    /// `p_new = P_P(r + s D u)`, then `r <- p_new + beta (p_new − p)`, `p <- p_new`; one
+    /// fused pass over the rows (the row of `q = r + s D u` for every channel is kept in
+    /// `self.q` so that the isotropic norm can couple channels).
     fn dual(&mut self, s: f32, beta: f32, isotropic: bool) {
         let (c, h, w) = (self.c, self.h, self.w);
         let n = h * w;
-        // gradient components at pixel (i, j) of channel ch, computed on the fly
         for i in 0..h {
-            for j in 0..w {
-                let k = i * w + j;
-                if isotropic {
-                    let mut norm2 = 0.0f32;
-                    for ch in 0..c {
-                        let (qv, qh) = self.step_at(ch, i, j, s);
-                        norm2 += qv.abs2() + qh.abs2();
-                    }
-                    let f = if norm2 > 1.0 { 1.0 / norm2.sqrt() } else { 1.0 };
-                    for ch in 0..c {
-                        let (qv, qh) = self.step_at(ch, i, j, s);
-                        let base = 2 * ch * n + k;
-                        self.update(base, qv * f, beta);
-                        self.update(base + n, qh * f, beta);
+            let rows = i * w..(i + 1) * w;
+            for ch in 0..c {
+                let u = &self.u[ch * n..(ch + 1) * n];
+                let row = &u[rows.clone()];
+                let base = 2 * ch * n;
+                let rv = &self.r[base + i * w..base + (i + 1) * w];
+                let rh = &self.r[base + n + i * w..base + n + (i + 1) * w];
+                let (qv, qh) = self.q[2 * ch * w..2 * (ch + 1) * w].split_at_mut(w);
+                if i + 1 < h {
+                    let next = &u[(i + 1) * w..(i + 2) * w];
+                    for (((q, &r), &a), &b) in qv.iter_mut().zip(rv).zip(row).zip(next) {
+                        *q = r + (b - a) * s;
                     }
                 } else {
-                    for ch in 0..c {
-                        let (qv, qh) = self.step_at(ch, i, j, s);
-                        let base = 2 * ch * n + k;
-                        self.update(base, clip_unit(qv), beta);
-                        self.update(base + n, clip_unit(qh), beta);
+                    qv.copy_from_slice(rv);
+                }
+                for ((q, &r), pair) in qh.iter_mut().zip(rh).zip(row.windows(2)) {
+                    *q = r + (pair[1] - pair[0]) * s;
+                }
+                qh[w - 1] = rh[w - 1];
+            }
+            if isotropic {
+                self.nrm.fill(0.0);
+                for q in self.q.chunks_exact(w) {
+                    for (m, &a) in self.nrm.iter_mut().zip(q) {
+                        *m += a.abs2();
+                    }
+                }
+                for m in self.nrm.iter_mut() {
+                    *m = if *m > 1.0 { 1.0 / m.sqrt() } else { 1.0 };
+                }
+                for q in self.q.chunks_exact_mut(w) {
+                    for (a, &f) in q.iter_mut().zip(&self.nrm) {
+                        *a = *a * f;
+                    }
+                }
+            } else {
+                for a in self.q.iter_mut() {
+                    *a = clip_unit(*a);
+                }
+            }
+            for ch in 0..c {
+                for comp in 0..2 {
+                    let off = (2 * ch + comp) * n + i * w;
+                    let q = &self.q[(2 * ch + comp) * w..(2 * ch + comp + 1) * w];
+                    let p = &mut self.p[off..off + w];
+                    let r = &mut self.r[off..off + w];
+                    for ((p, r), &pnew) in p.iter_mut().zip(r.iter_mut()).zip(q) {
+                        *r = pnew + (pnew - *p) * beta;
+                        *p = pnew;
                     }
                 }
             }
         }
-    }
-
-    /// `r + s D u` at pixel `(i, j)` of channel `ch` (zero on the Neumann boundary).
-    #[inline]
-    fn step_at(&self, ch: usize, i: usize, j: usize, s: f32) -> (T, T) {
-        let (h, w) = (self.h, self.w);
-        let n = h * w;
-        let u = &self.u[ch * n..(ch + 1) * n];
-        let k = i * w + j;
-        let gv = if i + 1 < h {
-            u[k + w] - u[k]
-        } else {
-            T::zero()
-        };
-        let gh = if j + 1 < w {
-            u[k + 1] - u[k]
-        } else {
-            T::zero()
-        };
-        let base = 2 * ch * n + k;
-        (self.r[base] + gv * s, self.r[base + n] + gh * s)
-    }
-
-    #[inline]
-    fn update(&mut self, idx: usize, pnew: T, beta: f32) {
-        let pold = self.p[idx];
-        self.r[idx] = pnew + (pnew - pold) * beta;
-        self.p[idx] = pnew;
     }
 }
 
@@ -309,6 +315,8 @@ impl<T: Scalar> Prox<T> for TotalVariation {
             r: vec![T::zero(); 2 * c * n],
             u: vec![T::zero(); c * n],
             div: vec![T::zero(); n],
+            q: vec![T::zero(); 2 * c * w],
+            nrm: vec![0.0; w],
         };
         if self.warm_start {
             let stored = self.dual.lock().expect("TV warm-start lock");
