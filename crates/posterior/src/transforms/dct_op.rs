@@ -105,13 +105,15 @@ pub struct BlockDct8 {
     /// `basis[n-1]` is the row-major `n x n` orthonormal DCT-II matrix
     /// `C[k][j] = a_k cos(π k (2j+1) / (2n))`, for `n = 1..=8`.
     basis: Vec<Vec<f32>>,
+    /// `basis_t[n-1]` is the transpose of `basis[n-1]` (the inverse DCT-III matrix).
+    basis_t: Vec<Vec<f32>>,
 }
 
 impl BlockDct8 {
     /// The transform for images of `shape` (`[H, W]` or `[C, H, W]`, any positive sizes).
     pub fn new(shape: &[usize]) -> Result<Self> {
         let (_, h, w) = planes(shape)?;
-        let basis = (1..=B)
+        let basis: Vec<Vec<f32>> = (1..=B)
             .map(|n| {
                 let nf = n as f64;
                 let mut c = vec![0.0f32; n * n];
@@ -129,11 +131,20 @@ impl BlockDct8 {
                 c
             })
             .collect();
+        let basis_t = basis
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let n = i + 1;
+                (0..n * n).map(|idx| c[(idx % n) * n + idx / n]).collect()
+            })
+            .collect();
         Ok(BlockDct8 {
             shape: shape.to_vec(),
             h,
             w,
             basis,
+            basis_t,
         })
     }
 
@@ -147,42 +158,33 @@ impl BlockDct8 {
         assert_eq!(plane.len(), h * w, "BlockDct8: plane is not H*W");
         let mut tile = [0.0f32; B * B];
         let mut tmp = [0.0f32; B * B];
+        // forward: Y = C_h X C_w^T; inverse: X = C_h^T Y C_w. With M_h, M_w the matrices
+        // applied (C or C^T), both read out = M_h T M_w^T.
+        let mats = if forward { &self.basis } else { &self.basis_t };
         for i0 in (0..h).step_by(B) {
             let bh = B.min(h - i0);
-            let ch = &self.basis[bh - 1];
+            let mh = &mats[bh - 1];
             for j0 in (0..w).step_by(B) {
                 let bw = B.min(w - j0);
-                let cw = &self.basis[bw - 1];
+                let mw = &mats[bw - 1];
                 for r in 0..bh {
                     tile[r * bw..(r + 1) * bw]
                         .copy_from_slice(&plane[(i0 + r) * w + j0..(i0 + r) * w + j0 + bw]);
                 }
-                // rows: tmp = T C_w^T (forward) or T C_w (inverse)
+                // rows: tmp = T M_w^T
                 for r in 0..bh {
                     let row = &tile[r * bw..(r + 1) * bw];
                     for k in 0..bw {
-                        let mut acc = 0.0f32;
-                        for (j, &v) in row.iter().enumerate() {
-                            let c = if forward {
-                                cw[k * bw + j]
-                            } else {
-                                cw[j * bw + k]
-                            };
-                            acc += c * v;
-                        }
-                        tmp[r * bw + k] = acc;
+                        let mrow = &mw[k * bw..(k + 1) * bw];
+                        tmp[r * bw + k] = mrow.iter().zip(row).map(|(&c, &v)| c * v).sum();
                     }
                 }
-                // columns: out = C_h tmp (forward) or C_h^T tmp (inverse), into the plane
+                // columns: out = M_h tmp, into the plane
                 for k in 0..bh {
                     let dst = &mut plane[(i0 + k) * w + j0..(i0 + k) * w + j0 + bw];
                     dst.fill(0.0);
                     for r in 0..bh {
-                        let c = if forward {
-                            ch[k * bh + r]
-                        } else {
-                            ch[r * bh + k]
-                        };
+                        let c = mh[k * bh + r];
                         for (d, &v) in dst.iter_mut().zip(&tmp[r * bw..(r + 1) * bw]) {
                             *d += c * v;
                         }

@@ -335,14 +335,10 @@ impl Wavelet2d {
     pub fn forward_plane(&self, plane: &mut [f32]) {
         let (h, w) = (self.h, self.w);
         assert_eq!(plane.len(), h * w, "Wavelet2d: plane is not H*W");
-        let f = self.lo.len();
-        let mut line = vec![0.0f32; h.max(w) + f];
         let mut block = vec![0.0f32; h * w];
         for l in 0..self.levels {
             let (hb, wb) = (h >> l, w >> l);
-            for row in plane.chunks_exact_mut(w).take(hb) {
-                self.rows_forward(&mut row[..wb], &mut line);
-            }
+            self.each_row(plane, hb, wb, true);
             self.cols_forward(plane, hb, wb, &mut block);
         }
     }
@@ -354,16 +350,33 @@ impl Wavelet2d {
     pub fn inverse_plane(&self, plane: &mut [f32]) {
         let (h, w) = (self.h, self.w);
         assert_eq!(plane.len(), h * w, "Wavelet2d: plane is not H*W");
-        let f = self.lo.len();
-        let mut line = vec![0.0f32; 2 * (h.max(w) + f)];
         let mut block = vec![0.0f32; h * w];
         for l in (0..self.levels).rev() {
             let (hb, wb) = (h >> l, w >> l);
             self.cols_inverse(plane, hb, wb, &mut block);
-            for row in plane.chunks_exact_mut(w).take(hb) {
-                self.rows_inverse(&mut row[..wb], &mut line);
-            }
+            self.each_row(plane, hb, wb, false);
         }
+    }
+
+    /// One level along the first `wb` entries of each of the first `hb` rows, in parallel
+    /// for large blocks (each task with its own periodic-extension buffer).
+    fn each_row(&self, plane: &mut [f32], hb: usize, wb: usize, forward: bool) {
+        let ext_len = wb + self.lo.len();
+        // about 8192 samples per task keeps rayon's overhead small on small blocks
+        let min_rows = (8192 / wb).max(1);
+        plane[..hb * self.w]
+            .par_chunks_mut(self.w)
+            .with_min_len(min_rows)
+            .for_each_init(
+                || vec![0.0f32; ext_len],
+                |line, row| {
+                    if forward {
+                        self.rows_forward(&mut row[..wb], line)
+                    } else {
+                        self.rows_inverse(&mut row[..wb], line)
+                    }
+                },
+            );
     }
 
     /// Periodic shift `s = 1 - F/2` reduced modulo `n`.
