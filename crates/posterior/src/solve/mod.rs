@@ -22,6 +22,7 @@
 pub mod cg;
 pub mod cgls;
 pub mod driver;
+pub mod fista;
 pub mod landweber;
 pub mod lsqr;
 
@@ -31,6 +32,7 @@ pub use driver::{
     Callback, Convergence, Driver, Inspect, IterRecord, Iterative, JsonLog, Observer, Report,
     StepInfo, Stop, Termination,
 };
+pub use fista::{Fista, FistaParams, Ista, Restart};
 pub use landweber::{Landweber, LandweberParams};
 pub use lsqr::{Lsqr, LsqrParams};
 
