@@ -25,6 +25,7 @@ pub mod driver;
 pub mod fista;
 pub mod landweber;
 pub mod lsqr;
+pub mod pdhg;
 
 pub use cg::{Cg, CgParams, NormalMap, SpdMap, cg_solve, cg_solve_into};
 pub use cgls::{Cgls, CglsParams};
@@ -35,6 +36,7 @@ pub use driver::{
 pub use fista::{Fista, FistaParams, Ista, Restart};
 pub use landweber::{Landweber, LandweberParams};
 pub use lsqr::{Lsqr, LsqrParams};
+pub use pdhg::{Pdhg, PdhgParams};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
