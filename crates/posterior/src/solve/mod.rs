@@ -19,18 +19,24 @@
 //! iterate lives in `O::Domain`, residuals in `O::Range`, and the scalars (`α`, `β`, norms)
 //! are computed in f64 from the real inner product `Re <a, b>`.
 
+pub mod cg;
 pub mod cgls;
 pub mod driver;
+pub mod fista;
 pub mod landweber;
 pub mod lsqr;
+pub mod pdhg;
 
+pub use cg::{Cg, CgParams, NormalMap, SpdMap, cg_solve, cg_solve_into};
 pub use cgls::{Cgls, CglsParams};
 pub use driver::{
     Callback, Convergence, Driver, Inspect, IterRecord, Iterative, JsonLog, Observer, Report,
     StepInfo, Stop, Termination,
 };
+pub use fista::{Fista, FistaParams, Ista, Restart};
 pub use landweber::{Landweber, LandweberParams};
 pub use lsqr::{Lsqr, LsqrParams};
+pub use pdhg::{Pdhg, PdhgParams};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
