@@ -42,11 +42,8 @@ def rel(a, b, mask=None):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    default_image = os.path.normpath(
-        os.path.join(here, "..", "..", "..", "..", "shared", "data", "shepp_logan_256.png")
-    )
-    if not os.path.exists(default_image):
-        default_image = "/work/shared/data/shepp_logan_256.png"
+    # the bundled copy of the phantom (same pixels as the peers' data folder)
+    default_image = os.path.normpath(os.path.join(here, "..", "..", "data", "shepp_logan_256.png"))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", default=default_image)
     ap.add_argument("--angles", type=int, default=180)

@@ -21,7 +21,7 @@ SSIM settings reported:
 * gaussian: structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=1)  (Wang et al. 2004)
 * uniform7: structural_similarity(data_range=1)  (skimage default: 7x7 uniform window,
-  sample covariance; what /work/shared/peers tables report)
+  sample covariance; what the Python peers' tables report)
 """
 
 from pathlib import Path
