@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod denoise;
 pub mod error;
 pub mod fft;
 pub mod io;
