@@ -33,6 +33,63 @@ fn sweep<O: LinearOperator + ?Sized>(op: &O, dense: bool) {
     if dense {
         check_dense(op, 1e-5);
     }
+    check_gram(op);
+}
+
+/// A declared Gram structure must reproduce `AᴴA`, and the exact shifted solve must invert
+/// `AᴴA + ρ I`.
+fn check_gram<O: LinearOperator + ?Sized>(op: &O) {
+    let Some(g) = op.gram() else { return };
+    let x = posterior_testkit::random_array::<O::Domain>(op.domain_shape(), 9);
+    let want = op.normal(x.view());
+    let mut got = want.clone();
+    posterior::solve::quadratic::apply_gram(&g, x.view(), got.view_mut()).unwrap();
+    let err = (&got - &want)
+        .iter()
+        .map(|v| posterior::Scalar::abs2(*v) as f64)
+        .sum::<f64>()
+        .sqrt();
+    let nrm = want
+        .iter()
+        .map(|v| posterior::Scalar::abs2(*v) as f64)
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        err <= 1e-5 * nrm.max(1e-12),
+        "{}: Gram vs normal_into, rel err {}",
+        op.describe(),
+        err / nrm
+    );
+    let mut solver = posterior::solve::quadratic::ShiftedNormal::new(op, None).unwrap();
+    assert_eq!(
+        solver.mode(),
+        posterior::solve::quadratic::SolveMode::Exact,
+        "{}",
+        op.describe()
+    );
+    let rho = 0.3f32;
+    let mut b = want.clone();
+    ndarray::Zip::from(&mut b)
+        .and(&x)
+        .for_each(|b, &v| *b += v * rho);
+    let mut sol = x.clone();
+    solver.solve_into(b.view(), rho, sol.view_mut()).unwrap();
+    let err = (&sol - &x)
+        .iter()
+        .map(|v| posterior::Scalar::abs2(*v) as f64)
+        .sum::<f64>()
+        .sqrt();
+    let nrm = x
+        .iter()
+        .map(|v| posterior::Scalar::abs2(*v) as f64)
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        err <= 1e-4 * nrm,
+        "{}: exact shifted solve, rel err {}",
+        op.describe(),
+        err / nrm
+    );
 }
 
 fn sweep_any(op: &AnyOperator, dense: bool) {
@@ -114,6 +171,34 @@ fn combinators_conform() {
     sweep(&st, true);
     let r = RealToComplex::new(&shape);
     sweep(&r, true);
+    // periodic finite differences, alone and stacked with the identity (a Fourier Gram)
+    use posterior::transforms::finite_diff::{DiffBoundary, Gradient2d, Laplacian};
+    for sh in [&[9usize, 7][..], &[2, 6, 5]] {
+        let g = Gradient2d::<f32>::new(sh)
+            .unwrap()
+            .with_boundary(DiffBoundary::Periodic);
+        sweep(&g, true);
+        let gc = Gradient2d::<posterior::c32>::new(sh)
+            .unwrap()
+            .with_boundary(DiffBoundary::Periodic);
+        sweep(&gc, true);
+        let l = Laplacian::<f32>::new(sh)
+            .unwrap()
+            .with_boundary(DiffBoundary::Periodic);
+        sweep(&l, true);
+    }
+    let flat = [6usize, 5];
+    let gi: Stack<f32, f32> = Stack::new(vec![
+        Box::new(
+            Gradient2d::<f32>::new(&flat)
+                .unwrap()
+                .with_boundary(DiffBoundary::Periodic),
+        ),
+        Box::new(posterior::ops::Identity::<f32>::new(&flat)),
+    ])
+    .unwrap();
+    assert!(gi.gram().is_some());
+    sweep(&gi, true);
     // ||[I; 2I]|| = sqrt(5)
     let n = norm_estimate(&st, 50, 0);
     assert!((n - 5f64.sqrt()).abs() < 1e-4, "{n}");

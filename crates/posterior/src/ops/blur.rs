@@ -828,6 +828,11 @@ impl LinearOperator for Blur {
             }
         }
     }
+
+    fn gram(&self) -> Option<super::Gram> {
+        self.transfer()
+            .map(|k| super::Gram::Fourier(k.mapv(|v| v.norm_sqr())))
+    }
 }
 
 #[cfg(test)]

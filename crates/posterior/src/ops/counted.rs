@@ -125,6 +125,9 @@ impl<O: LinearOperator> LinearOperator for Counted<O> {
     fn measured(&self) -> Option<ndarray::ArrayD<bool>> {
         self.op.measured()
     }
+    fn gram(&self) -> Option<super::Gram> {
+        self.op.gram()
+    }
 }
 
 #[cfg(test)]

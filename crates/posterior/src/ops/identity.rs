@@ -42,4 +42,7 @@ impl<T: Scalar> LinearOperator for Identity<T> {
     fn normal_into(&self, x: ArrayViewD<T>, mut out: ArrayViewMutD<T>) {
         out.assign(&x);
     }
+    fn gram(&self) -> Option<super::Gram> {
+        Some(super::Gram::Scalar(1.0))
+    }
 }

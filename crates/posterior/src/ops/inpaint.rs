@@ -261,6 +261,13 @@ impl LinearOperator for Inpaint {
     fn normal_into(&self, x: ArrayViewD<f32>, out: ArrayViewMutD<f32>) {
         self.multiply(x, out, 2);
     }
+
+    fn gram(&self) -> Option<super::Gram> {
+        let m2 = self.mask.mapv(|v| v * v);
+        let shape = self.domain_shape();
+        let d = m2.broadcast(shape).map(|v| v.to_owned().into_dyn())?;
+        Some(super::Gram::Pixel(d))
+    }
 }
 
 #[cfg(test)]

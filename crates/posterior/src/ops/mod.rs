@@ -67,6 +67,13 @@ pub trait LinearOperator: Send + Sync {
         x
     }
 
+    /// `A^H A x`, allocating.
+    fn normal(&self, x: ArrayViewD<Self::Domain>) -> ArrayD<Self::Domain> {
+        let mut out = ArrayD::from_elem(IxDyn(self.domain_shape()), Self::Domain::zero());
+        self.normal_into(x, out.view_mut());
+        out
+    }
+
     /// `out <- A^H A x`. Override where cheaper (FFT-diagonal operators).
     fn normal_into(&self, x: ArrayViewD<Self::Domain>, out: ArrayViewMutD<Self::Domain>) {
         let y = self.apply(x);
@@ -81,6 +88,13 @@ pub trait LinearOperator: Send + Sync {
         None
     }
 
+    /// The structure of `AᴴA` when it is diagonal in a known basis ([`Gram`]), so that
+    /// `(AᴴA + ρ KᴴK) x = b` can be solved exactly (see `solve::quadratic`). `None` (the
+    /// default): no known structure, solvers fall back to conjugate gradients.
+    fn gram(&self) -> Option<Gram> {
+        None
+    }
+
     /// Check that `shape` is this operator's domain shape.
     fn check_domain(&self, shape: &[usize], context: &str) -> Result<()> {
         check_shape(self.domain_shape(), shape, context)
@@ -89,6 +103,46 @@ pub trait LinearOperator: Send + Sync {
     /// Check that `shape` is this operator's range shape.
     fn check_range(&self, shape: &[usize], context: &str) -> Result<()> {
         check_shape(self.range_shape(), shape, context)
+    }
+}
+
+/// A diagonalization of the normal operator `AᴴA` (the Gram operator).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gram {
+    /// `AᴴA = c I`.
+    Scalar(f32),
+    /// `AᴴA = diag(d)` in pixel space; `d` (real, `>= 0`) has the domain shape.
+    Pixel(ArrayD<f32>),
+    /// `AᴴA x = F⁻¹(s ⊙ F x)` on every `[H, W]` plane of the domain, `F` the 2-D DFT in the
+    /// unshifted frequency layout; `s` (`[H, W]`, real, `>= 0`) satisfies `s(ω) = s(−ω)`,
+    /// so real images stay real.
+    Fourier(ndarray::Array2<f32>),
+}
+
+impl Gram {
+    /// `α² AᴴA` for the operator `α A`.
+    pub fn scaled(self, alpha2: f32) -> Gram {
+        match self {
+            Gram::Scalar(c) => Gram::Scalar(c * alpha2),
+            Gram::Pixel(d) => Gram::Pixel(d * alpha2),
+            Gram::Fourier(s) => Gram::Fourier(s * alpha2),
+        }
+    }
+
+    /// The Gram of `[A; B]`, `AᴴA + BᴴB`, when both are diagonal in a common basis.
+    pub fn sum(self, other: Gram) -> Option<Gram> {
+        Some(match (self, other) {
+            (Gram::Scalar(a), Gram::Scalar(b)) => Gram::Scalar(a + b),
+            (Gram::Scalar(a), Gram::Pixel(d)) | (Gram::Pixel(d), Gram::Scalar(a)) => {
+                Gram::Pixel(d + a)
+            }
+            (Gram::Scalar(a), Gram::Fourier(s)) | (Gram::Fourier(s), Gram::Scalar(a)) => {
+                Gram::Fourier(s + a)
+            }
+            (Gram::Pixel(a), Gram::Pixel(b)) if a.shape() == b.shape() => Gram::Pixel(a + b),
+            (Gram::Fourier(a), Gram::Fourier(b)) if a.shape() == b.shape() => Gram::Fourier(a + b),
+            _ => return None,
+        })
     }
 }
 
@@ -126,6 +180,7 @@ macro_rules! forward_impl {
                 (**self).normal_into(x, out)
             }
             fn measured(&self) -> Option<ArrayD<bool>> { (**self).measured() }
+            fn gram(&self) -> Option<Gram> { (**self).gram() }
         }
     )*};
 }
@@ -246,6 +301,9 @@ impl<A: LinearOperator> LinearOperator for Scaled<A> {
     fn measured(&self) -> Option<ArrayD<bool>> {
         self.a.measured()
     }
+    fn gram(&self) -> Option<Gram> {
+        self.a.gram().map(|g| g.scaled(self.alpha * self.alpha))
+    }
 }
 
 /// Vertical stack `[A_1; A_2; ...]` of operators sharing a domain. The range is the
@@ -321,6 +379,14 @@ impl<D: Scalar, R: Scalar> LinearOperator for Stack<D, R> {
             op.adjoint_into(view, tmp.view_mut());
             x += &tmp;
         }
+    }
+    fn gram(&self) -> Option<Gram> {
+        let mut it = self.ops.iter();
+        let mut g = it.next()?.gram()?;
+        for op in it {
+            g = g.sum(op.gram()?)?;
+        }
+        Some(g)
     }
 }
 

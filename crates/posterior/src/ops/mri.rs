@@ -602,6 +602,19 @@ impl<D: Scalar> LinearOperator for Mri<D> {
     fn normal_into(&self, x: ArrayViewD<D>, out: ArrayViewMutD<D>) {
         self.multiply_planes(x, out, &self.raw_mask);
     }
+
+    /// `AᴴA = F⁻¹ diag(d) F` with `d` the [`fourier_diagonal`](Self::fourier_diagonal)
+    /// (point-symmetrized for real images) moved to the unshifted layout: the centring
+    /// shifts of `F` commute with the circular convolution `AᴴA`.
+    fn gram(&self) -> Option<super::Gram> {
+        let (h, w) = (self.h, self.w);
+        let centred: Vec<f32> = self.diag.iter().copied().collect();
+        let mut raw = vec![0.0f32; h * w];
+        load_centred_real(&centred, &mut raw, h, w);
+        ndarray::Array2::from_shape_vec((h, w), raw)
+            .ok()
+            .map(super::Gram::Fourier)
+    }
 }
 
 /// Build an `mri` operator from its spec for images of `shape`.

@@ -26,6 +26,7 @@ pub mod fista;
 pub mod landweber;
 pub mod lsqr;
 pub mod pdhg;
+pub mod quadratic;
 
 pub use cg::{Cg, CgParams, NormalMap, SpdMap, cg_solve, cg_solve_into};
 pub use cgls::{Cgls, CglsParams};

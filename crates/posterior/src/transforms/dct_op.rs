@@ -77,6 +77,9 @@ impl LinearOperator for Dct2Op {
         let n = self.dct.height() * self.dct.width();
         per_plane(y, x, n, |p| self.dct.inverse(p));
     }
+    fn gram(&self) -> Option<crate::ops::Gram> {
+        Some(crate::ops::Gram::Scalar(1.0))
+    }
     fn normal_into(&self, x: ArrayViewD<f32>, mut out: ArrayViewMutD<f32>) {
         out.assign(&x);
     }
@@ -216,6 +219,9 @@ impl LinearOperator for BlockDct8 {
         self.check_range(y.shape(), "block dct adjoint")
             .expect("shape");
         per_plane(y, x, self.h * self.w, |p| self.transform_plane(p, false));
+    }
+    fn gram(&self) -> Option<crate::ops::Gram> {
+        Some(crate::ops::Gram::Scalar(1.0))
     }
     fn normal_into(&self, x: ArrayViewD<f32>, mut out: ArrayViewMutD<f32>) {
         out.assign(&x);

@@ -528,6 +528,9 @@ impl LinearOperator for Wavelet2d {
             .expect("shape");
         self.run(y, x, false);
     }
+    fn gram(&self) -> Option<crate::ops::Gram> {
+        Some(crate::ops::Gram::Scalar(1.0))
+    }
     fn normal_into(&self, x: ArrayViewD<f32>, mut out: ArrayViewMutD<f32>) {
         out.assign(&x);
     }
