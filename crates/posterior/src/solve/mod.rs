@@ -19,6 +19,7 @@
 //! iterate lives in `O::Domain`, residuals in `O::Range`, and the scalars (`α`, `β`, norms)
 //! are computed in f64 from the real inner product `Re <a, b>`.
 
+pub mod admm;
 pub mod cg;
 pub mod cgls;
 pub mod driver;
@@ -28,6 +29,7 @@ pub mod lsqr;
 pub mod pdhg;
 pub mod quadratic;
 
+pub use admm::{Admm, AdmmParams, LinearizedAdmm, LinearizedAdmmParams};
 pub use cg::{Cg, CgParams, NormalMap, SpdMap, cg_solve, cg_solve_into};
 pub use cgls::{Cgls, CglsParams};
 pub use driver::{

@@ -11,7 +11,7 @@ use crate::prox::{Functional, Prox};
 use crate::scalar::Scalar;
 
 /// The values of `f` and `g` for the objective.
-type Values<'a, O> = (
+pub(crate) type Values<'a, O> = (
     &'a dyn Functional<<O as LinearOperator>::Domain>,
     &'a dyn Functional<<O as LinearOperator>::Range>,
 );
