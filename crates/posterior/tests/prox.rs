@@ -220,6 +220,22 @@ fn tv_prox_checks() {
     check_prox(&tv, &v3, 0.2, 23, 2e-4);
     let vc: ArrayD<c32> = random_array(&[5, 6], 24);
     check_prox(&tv, &vc, 0.25, 24, 2e-4);
+    // periodic differences: the prox of the periodic TV (value includes the wrap-around terms)
+    let per = tv
+        .clone()
+        .with_boundary(posterior::transforms::finite_diff::DiffBoundary::Periodic);
+    check_prox(&per, &v, 0.3, 25, 2e-4);
+    check_prox(&per.clone().anisotropic(), &v3, 0.2, 26, 2e-4);
+    check_prox(&per, &vc, 0.25, 27, 2e-4);
+    // a periodic ramp has a jump at the wrap: periodic TV > Neumann TV
+    let ramp = ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 5]), |i| i[1] as f32);
+    assert!(
+        (posterior::prox::Functional::value(&per, ramp.view())
+            - posterior::prox::Functional::value(&tv, ramp.view())
+            - 4.0 * 4.0)
+            .abs()
+            < 1e-4
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ use super::util::{contiguous, with_contiguous_out};
 use super::{Functional, Prox};
 use crate::ops::planes;
 use crate::scalar::Scalar;
-use crate::transforms::finite_diff::{div_plane, grad_plane};
+use crate::transforms::finite_diff::{DiffBoundary, div_plane_b, grad_plane_b};
 
 /// `w TV(x) + ι_C(x)`: weighted total variation (isotropic or anisotropic, see the module
 /// docs) with optional bounds `C = {lower ≤ x ≤ upper}`.
@@ -53,6 +53,8 @@ pub struct TotalVariation {
     pub tol: f32,
     /// Whether to start from the previous call's dual field.
     pub warm_start: bool,
+    /// Boundary of the finite differences (Neumann by default; periodic wraps around).
+    pub boundary: DiffBoundary,
     /// The stored dual field for warm starts (`(p_v, p_h)` planes per channel, as
     /// `(re, im)` pairs so that one store serves real and complex images).
     dual: Mutex<Vec<(f32, f32)>>,
@@ -67,6 +69,7 @@ impl Clone for TotalVariation {
             max_iters: self.max_iters,
             tol: self.tol,
             warm_start: self.warm_start,
+            boundary: self.boundary,
             dual: Mutex::new(Vec::new()),
         }
     }
@@ -83,6 +86,7 @@ impl TotalVariation {
             max_iters: 100,
             tol: 1e-5,
             warm_start: false,
+            boundary: DiffBoundary::Neumann,
             dual: Mutex::new(Vec::new()),
         }
     }
@@ -113,6 +117,12 @@ impl TotalVariation {
         self
     }
 
+    /// Use the given boundary for the finite differences.
+    pub fn with_boundary(mut self, boundary: DiffBoundary) -> Self {
+        self.boundary = boundary;
+        self
+    }
+
     /// Enable or disable warm starts from the previous dual field.
     pub fn with_warm_start(mut self, on: bool) -> Self {
         self.warm_start = on;
@@ -128,7 +138,14 @@ impl TotalVariation {
         let mut gh = vec![T::zero(); c * n];
         for ch in 0..c {
             let r = ch * n..(ch + 1) * n;
-            grad_plane(&xs[r.clone()], h, w, &mut gv[r.clone()], &mut gh[r]);
+            grad_plane_b(
+                &xs[r.clone()],
+                h,
+                w,
+                &mut gv[r.clone()],
+                &mut gh[r],
+                self.boundary,
+            );
         }
         let mut total = 0.0f64;
         if self.isotropic {
@@ -193,6 +210,8 @@ struct Fgp<T> {
     q: Vec<T>,
     /// one row of group-norm factors
     nrm: Vec<f32>,
+    /// periodic differences
+    periodic: bool,
 }
 
 impl<T: Scalar> Fgp<T> {
@@ -209,7 +228,12 @@ impl<T: Scalar> Fgp<T> {
         let (mut dd, mut uu) = (0.0f64, 0.0f64);
         for ch in 0..self.c {
             let qc = &q[2 * ch * n..2 * (ch + 1) * n];
-            div_plane(&qc[..n], &qc[n..], self.h, self.w, &mut self.div);
+            let b = if self.periodic {
+                DiffBoundary::Periodic
+            } else {
+                DiffBoundary::Neumann
+            };
+            div_plane_b(&qc[..n], &qc[n..], self.h, self.w, &mut self.div, b);
             let uc = &mut self.u[ch * n..(ch + 1) * n];
             let vc = &v[ch * n..(ch + 1) * n];
             for ((u, &vv), &d) in uc.iter_mut().zip(vc).zip(&self.div) {
@@ -242,13 +266,22 @@ impl<T: Scalar> Fgp<T> {
                     for (((q, &r), &a), &b) in qv.iter_mut().zip(rv).zip(row).zip(next) {
                         *q = r + (b - a) * s;
                     }
+                } else if self.periodic {
+                    let next = &u[..w];
+                    for (((q, &r), &a), &b) in qv.iter_mut().zip(rv).zip(row).zip(next) {
+                        *q = r + (b - a) * s;
+                    }
                 } else {
                     qv.copy_from_slice(rv);
                 }
                 for ((q, &r), pair) in qh.iter_mut().zip(rh).zip(row.windows(2)) {
                     *q = r + (pair[1] - pair[0]) * s;
                 }
-                qh[w - 1] = rh[w - 1];
+                qh[w - 1] = if self.periodic {
+                    rh[w - 1] + (row[0] - row[w - 1]) * s
+                } else {
+                    rh[w - 1]
+                };
             }
             if isotropic {
                 self.nrm.fill(0.0);
@@ -317,6 +350,7 @@ impl<T: Scalar> Prox<T> for TotalVariation {
             div: vec![T::zero(); n],
             q: vec![T::zero(); 2 * c * w],
             nrm: vec![0.0; w],
+            periodic: self.boundary == DiffBoundary::Periodic,
         };
         if self.warm_start {
             let stored = self.dual.lock().expect("TV warm-start lock");
