@@ -377,3 +377,37 @@ fn poisson_value_gradient_prox() {
     // invalid counts are refused
     assert!(PoissonLikelihood::new(Identity::<f32>::new(&[2, 3]), y.mapv(|v| -v - 1.0)).is_err());
 }
+
+#[test]
+fn squared_distance_and_separable_sum() {
+    use posterior::prox::{L21, Separable2, SquaredDistance};
+    let c: ArrayD<f32> = random_array(&[4, 5], 40);
+    let g = SquaredDistance {
+        weight: 3.0,
+        center: c.clone(),
+    };
+    let v: ArrayD<f32> = random_array(&[4, 5], 41);
+    check_prox(&g, &v, 0.4, 42, 1e-5);
+    // a heavy weight: the direct conjugate prox stays accurate where Moreau's identity would not
+    let heavy = SquaredDistance {
+        weight: 1.4e4,
+        center: c.clone(),
+    };
+    let mut p = v.clone();
+    heavy.prox_conj_into(v.view(), 0.011, p.view_mut());
+    for ((&pv, &vv), &cv) in p.iter().zip(v.iter()).zip(c.iter()) {
+        let want = (1.4e4f64 * (vv as f64 - 0.011 * cv as f64)) / (0.011 + 1.4e4);
+        assert!((pv as f64 - want).abs() < 1e-6, "{pv} vs {want}");
+    }
+    let vc: ArrayD<c32> = random_array(&[3, 4], 43);
+    let gc = SquaredDistance {
+        weight: 0.5,
+        center: random_array::<c32>(&[3, 4], 44),
+    };
+    check_prox(&gc, &vc, 0.7, 45, 1e-5);
+    // separable sum over [4x5 | 2x3x3] blocks
+    let l21 = L21::new(0.3);
+    let sep = Separable2::new(&g, &[4, 5], &l21, &[2, 3, 3]).with_values(&g, &l21);
+    let w: ArrayD<f32> = random_array(&[38], 46);
+    check_prox(&sep, &w, 0.6, 47, 1e-5);
+}

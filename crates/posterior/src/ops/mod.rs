@@ -457,3 +457,97 @@ pub fn broadcast_mask(mask: &ndarray::Array2<bool>, shape: &[usize]) -> ArrayD<b
         _ => m.to_owned(),
     }
 }
+
+/// Two borrowed operators stacked, `[α A; β B]`, sharing a domain and a range type. The
+/// range is the concatenation of the flattened ranges (`[|range A| + |range B|]`), the
+/// layout [`Separable2`](crate::prox::separable::Separable2) splits. Unlike [`Stack`] it
+/// borrows its blocks and scales them, which PDHG uses to balance `[A/‖A‖; D]`.
+pub struct Pair<'a, D: Scalar, R: Scalar> {
+    a: &'a dyn LinearOperator<Domain = D, Range = R>,
+    b: &'a dyn LinearOperator<Domain = D, Range = R>,
+    alpha: f32,
+    beta: f32,
+    na: usize,
+    range: Vec<usize>,
+}
+
+impl<'a, D: Scalar, R: Scalar> Pair<'a, D, R> {
+    /// `[α A; β B]`; the domains must agree.
+    pub fn new(
+        a: &'a dyn LinearOperator<Domain = D, Range = R>,
+        alpha: f32,
+        b: &'a dyn LinearOperator<Domain = D, Range = R>,
+        beta: f32,
+    ) -> Result<Self> {
+        check_shape(
+            a.domain_shape(),
+            b.domain_shape(),
+            "pair (domains must agree)",
+        )?;
+        let na: usize = a.range_shape().iter().product();
+        let nb: usize = b.range_shape().iter().product();
+        Ok(Pair {
+            a,
+            b,
+            alpha,
+            beta,
+            na,
+            range: vec![na + nb],
+        })
+    }
+
+    /// Number of entries of the first block.
+    pub fn split(&self) -> usize {
+        self.na
+    }
+}
+
+impl<D: Scalar, R: Scalar> LinearOperator for Pair<'_, D, R> {
+    type Domain = D;
+    type Range = R;
+    fn describe(&self) -> String {
+        format!(
+            "[{} * {}; {} * {}]",
+            self.alpha,
+            self.a.describe(),
+            self.beta,
+            self.b.describe()
+        )
+    }
+    fn domain_shape(&self) -> &[usize] {
+        self.a.domain_shape()
+    }
+    fn range_shape(&self) -> &[usize] {
+        &self.range
+    }
+    fn apply_into(&self, x: ArrayViewD<D>, mut y: ArrayViewMutD<R>) {
+        let ys = y.as_slice_mut().expect("pair range must be contiguous");
+        let (ya, yb) = ys.split_at_mut(self.na);
+        let mut va = ArrayViewMutD::from_shape(IxDyn(self.a.range_shape()), ya).expect("shape");
+        self.a.apply_into(x.view(), va.view_mut());
+        if self.alpha != 1.0 {
+            va.mapv_inplace(|v| v * self.alpha);
+        }
+        let mut vb = ArrayViewMutD::from_shape(IxDyn(self.b.range_shape()), yb).expect("shape");
+        self.b.apply_into(x, vb.view_mut());
+        if self.beta != 1.0 {
+            vb.mapv_inplace(|v| v * self.beta);
+        }
+    }
+    fn adjoint_into(&self, y: ArrayViewD<R>, mut x: ArrayViewMutD<D>) {
+        let ys = y.as_slice().expect("pair range must be contiguous");
+        let (ya, yb) = ys.split_at(self.na);
+        let va = ArrayViewD::from_shape(IxDyn(self.a.range_shape()), ya).expect("shape");
+        self.a.adjoint_into(va, x.view_mut());
+        let vb = ArrayViewD::from_shape(IxDyn(self.b.range_shape()), yb).expect("shape");
+        let tb = self.b.adjoint(vb);
+        let (al, be) = (self.alpha, self.beta);
+        ndarray::Zip::from(&mut x)
+            .and(&tb)
+            .for_each(|x, &t| *x = *x * al + t * be);
+    }
+    fn gram(&self) -> Option<Gram> {
+        let ga = self.a.gram()?.scaled(self.alpha * self.alpha);
+        ga.sum(self.b.gram()?.scaled(self.beta * self.beta))
+    }
+}

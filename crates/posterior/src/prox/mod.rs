@@ -13,12 +13,14 @@
 pub mod fidelity;
 pub mod indicators;
 pub mod norms;
+pub mod separable;
 pub mod tv;
 mod util;
 
 pub use fidelity::{LeastSquares, PoissonLikelihood};
 pub use indicators::{BoxConstraint, NonNegative};
-pub use norms::{L1, L2Norm, L21, SquaredL2};
+pub use norms::{L1, L2Norm, L21, SquaredDistance, SquaredL2};
+pub use separable::Separable2;
 pub use tv::TotalVariation;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};

@@ -20,6 +20,8 @@ use crate::scalar::{Scalar, c32};
 use crate::solve::{Callback, Driver, IterRecord, JsonLog, MleParams, Report};
 use crate::spec::Spec;
 
+pub mod map;
+
 /// One registered method family.
 pub struct MethodEntry {
     /// Spec name.
@@ -50,6 +52,26 @@ pub fn methods() -> Vec<MethodEntry> {
             name: "mle",
             summary: "maximum likelihood: least squares argmin ||y - A x||^2 by CGLS, LSQR or (projected) Landweber, early stopped",
             keys: MleParams::KEYS,
+        },
+        MethodEntry {
+            name: "tikhonov",
+            summary: "MAP with a Gaussian prior: argmin ½||A x - y||^2 + (λ/2)||R x||^2, R = I, D or Δ; closed form in Fourier/pixel space where possible, CG otherwise",
+            keys: map::TIKHONOV_KEYS,
+        },
+        MethodEntry {
+            name: "tv",
+            summary: "total variation: argmin ½||A x - y||^2 + λ TV(x) (isotropic or anisotropic, optional x >= 0) by ADMM, PDHG, linearized ADMM or FISTA",
+            keys: map::TV_KEYS,
+        },
+        MethodEntry {
+            name: "wavelet",
+            summary: "wavelet sparsity: argmin ½||A x - y||^2 + λ||W x||_1, W an orthonormal wavelet transform, by FISTA or ADMM",
+            keys: map::WAVELET_KEYS,
+        },
+        MethodEntry {
+            name: "dct",
+            summary: "DCT sparsity: argmin ½||A x - y||^2 + λ||C x||_1, C the orthonormal 2-D DCT (global or 8x8), by FISTA or ADMM",
+            keys: map::DCT_KEYS,
         },
     ]
 }
@@ -122,7 +144,7 @@ impl ArrayElem for c32 {
     }
 }
 
-fn expect<'a, T: ArrayElem>(a: &'a AnyArray, what: &str) -> Result<ArrayViewD<'a, T>> {
+pub(crate) fn expect<'a, T: ArrayElem>(a: &'a AnyArray, what: &str) -> Result<ArrayViewD<'a, T>> {
     T::view(a).ok_or_else(|| {
         Error::param(
             what,
@@ -205,8 +227,11 @@ pub fn adjoint(op: &AnyOperator, y: &AnyArray) -> Result<AnyArray> {
     })
 }
 
-fn driver_for<'a, T: Scalar>(opts: &'a mut RunOptions) -> Result<Driver<'a, T>> {
-    let mut d = Driver::new(1);
+pub(crate) fn driver_for<'a, T: Scalar>(
+    opts: &'a mut RunOptions,
+    max_iters: usize,
+) -> Result<Driver<'a, T>> {
+    let mut d = Driver::new(max_iters);
     if let Some(r) = &opts.reference {
         d = d.reference(r.clone(), 1.0);
     }
@@ -226,7 +251,7 @@ fn driver_for<'a, T: Scalar>(opts: &'a mut RunOptions) -> Result<Driver<'a, T>> 
     Ok(d)
 }
 
-fn outcome<T: ArrayElem>(r: Report<T>) -> Outcome {
+pub(crate) fn outcome<T: ArrayElem>(r: Report<T>) -> Outcome {
     Outcome {
         summary: r.summary(),
         iterations: r.iterations,
@@ -245,17 +270,24 @@ where
     O::Range: ArrayElem,
 {
     let y = expect::<O::Range>(y, "measurements")?;
-    let report = crate::solve::mle(&op, y, params, driver_for(opts)?)?;
+    let report = crate::solve::mle(&op, y, params, driver_for(opts, params.max_iters)?)?;
     Ok(outcome(report))
 }
 
 fn direct(name: &str, x: AnyArray, seconds: f64, forward: u64, adjoint: u64) -> Outcome {
+    direct_counts(name, x, seconds, OpCounts { forward, adjoint })
+}
+
+pub(crate) fn direct_counts(name: &str, x: AnyArray, seconds: f64, counts: OpCounts) -> Outcome {
     Outcome {
-        summary: format!("{name}: direct, {forward} A, {adjoint} A^H, {seconds:.3} s"),
+        summary: format!(
+            "{name}: direct, {} A, {} A^H, {seconds:.3} s",
+            counts.forward, counts.adjoint
+        ),
         x,
         iterations: 0,
         termination: "direct".into(),
-        counts: OpCounts { forward, adjoint },
+        counts,
         seconds,
         history: Vec::new(),
     }
@@ -316,6 +348,7 @@ pub fn reconstruct(
                 AnyOperator::Complex(a) => run_mle(a, y, &params, &mut opts),
             }
         }
+        name @ ("tikhonov" | "tv" | "wavelet" | "dct") => map::run(name, op, y, method, &mut opts),
         other => {
             let names: Vec<&str> = methods().iter().map(|m| m.name).collect();
             Err(Error::Spec(format!(
