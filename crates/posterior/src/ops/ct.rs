@@ -169,6 +169,76 @@ fn bilinear(padded: &[f32], wp: usize, x: i64, y: i64) -> f32 {
     top + fy * (bot - top)
 }
 
+/// Number of interleaved streams a ray is split into (independent dependency chains).
+const STREAMS: usize = 4;
+
+/// `Σ_q bilinear(padded; x0 + q bx, y0 + q by)` over the `n` samples of `r`. The ray is cut
+/// into [`STREAMS`] consecutive pieces walked in lockstep, so that the loads and the
+/// accumulations of different pieces overlap instead of forming one dependency chain.
+#[inline(always)]
+fn ray_sum(padded: &[f32], wp: usize, r: &Ray) -> f32 {
+    let len = r.n / STREAMS;
+    let (jx, jy) = (len as i64 * r.bx, len as i64 * r.by);
+    let mut x: [i64; STREAMS] = std::array::from_fn(|l| r.x0 + l as i64 * jx);
+    let mut y: [i64; STREAMS] = std::array::from_fn(|l| r.y0 + l as i64 * jy);
+    let mut acc = [0.0f32; STREAMS];
+    for _ in 0..len {
+        for l in 0..STREAMS {
+            acc[l] += bilinear(padded, wp, x[l], y[l]);
+            x[l] += r.bx;
+            y[l] += r.by;
+        }
+    }
+    // the samples q = STREAMS·len..n continue the last piece
+    let (mut xt, mut yt) = (x[STREAMS - 1], y[STREAMS - 1]);
+    let mut tail = 0.0f32;
+    for _ in STREAMS * len..r.n {
+        tail += bilinear(padded, wp, xt, yt);
+        xt += r.bx;
+        yt += r.by;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Scatter `v · (bilinear weights)` of every sample of `r` into `acc`: the transpose of
+/// [`ray_sum`] (same pieces, same points).
+#[inline(always)]
+fn ray_scatter(acc: &mut [f32], wp: usize, r: &Ray, v: f32) {
+    let len = r.n / STREAMS;
+    let (jx, jy) = (len as i64 * r.bx, len as i64 * r.by);
+    let mut x: [i64; STREAMS] = std::array::from_fn(|l| r.x0 + l as i64 * jx);
+    let mut y: [i64; STREAMS] = std::array::from_fn(|l| r.y0 + l as i64 * jy);
+    for _ in 0..len {
+        for l in 0..STREAMS {
+            scatter(acc, wp, x[l], y[l], v);
+            x[l] += r.bx;
+            y[l] += r.by;
+        }
+    }
+    let (mut xt, mut yt) = (x[STREAMS - 1], y[STREAMS - 1]);
+    for _ in STREAMS * len..r.n {
+        scatter(acc, wp, xt, yt, v);
+        xt += r.bx;
+        yt += r.by;
+    }
+}
+
+/// Add `v` times the bilinear weights of the fixed-point point `(x, y)` to its 2x2 stencil.
+#[inline(always)]
+fn scatter(acc: &mut [f32], wp: usize, x: i64, y: i64, v: f32) {
+    let i = (y >> FRAC_BITS) as usize * wp + (x >> FRAC_BITS) as usize;
+    let fx = (x & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+    let fy = (y & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+    let g1 = v * fy;
+    let g0 = v - g1;
+    let (a1, b1) = (g0 * fx, g1 * fx);
+    let p = &mut acc[i..i + wp + 2];
+    p[0] += g0 - a1;
+    p[1] += a1;
+    p[wp] += g1 - b1;
+    p[wp + 1] += b1;
+}
+
 /// The integers `m` with `0 <= a + m b < hi` (`hi > 0`), as an inclusive range (or `None`).
 pub(super) fn fixed_range(a: i64, b: i64, hi: i64) -> Option<(i64, i64)> {
     use std::cmp::Ordering;
@@ -357,23 +427,10 @@ impl Radon {
         let wp = self.padded_width();
         let step = self.geom.step;
         for (d, o) in out.iter_mut().enumerate() {
-            let Some(r) = self.ray(k, d) else {
-                *o = 0.0;
-                continue;
+            *o = match self.ray(k, d) {
+                Some(r) => step * ray_sum(padded, wp, &r),
+                None => 0.0,
             };
-            let (mut x, mut y) = (r.x0, r.y0);
-            // two interleaved accumulators break the add dependency chain
-            let (mut a0, mut a1) = (0.0f32, 0.0f32);
-            for _ in 0..r.n / 2 {
-                a0 += bilinear(padded, wp, x, y);
-                a1 += bilinear(padded, wp, x + r.bx, y + r.by);
-                x += 2 * r.bx;
-                y += 2 * r.by;
-            }
-            if r.n % 2 == 1 {
-                a0 += bilinear(padded, wp, x, y);
-            }
-            *o = step * (a0 + a1);
         }
     }
 
@@ -385,25 +442,8 @@ impl Radon {
             if v == 0.0 {
                 continue;
             }
-            let Some(r) = self.ray(k, d) else {
-                continue;
-            };
-            let v = step * v;
-            let (mut x, mut y) = (r.x0, r.y0);
-            for _ in 0..r.n {
-                let i = (y >> FRAC_BITS) as usize * wp + (x >> FRAC_BITS) as usize;
-                let fx = (x & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
-                let fy = (y & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
-                let g1 = v * fy;
-                let g0 = v - g1;
-                let (a1, b1) = (g0 * fx, g1 * fx);
-                let p = &mut acc[i..i + wp + 2];
-                p[0] += g0 - a1;
-                p[1] += a1;
-                p[wp] += g1 - b1;
-                p[wp + 1] += b1;
-                x += r.bx;
-                y += r.by;
+            if let Some(r) = self.ray(k, d) {
+                ray_scatter(acc, wp, &r, step * v);
             }
         }
     }
