@@ -17,6 +17,7 @@ const SPECS: &[&str] = &[
     "inpaint:keep=0.3,seed=0",
     "cs:ratio=0.25,kind=fast,seed=0",
     "mri:accel=4,center=0.08,seed=0",
+    "ct:angles=60",
     "ct:angles=180",
 ];
 

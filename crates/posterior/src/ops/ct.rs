@@ -56,8 +56,14 @@
 //! discrete forward, not an approximate back-projector). The forward runs one angle per
 //! rayon task; the adjoint gives each rayon worker a private image accumulator over a
 //! contiguous block of angles and sums the accumulators at the end (no shared writes).
-//! Cost: one bilinear sample per pixel crossed, about `n_angles · H · W / step` samples;
-//! 256x256 with 180 angles measured about 40 ms per apply and per adjoint on one core.
+//! Each ray's exact sample interval (every stencil inside the zero-padded grid) is found
+//! once, with integer arithmetic, so the sample loops test no borders; they walk the ray
+//! as a few consecutive pieces in lockstep (two in the forward, four in the adjoint), which
+//! breaks the dependency chains of the accumulation and of the scatter's read-modify-writes
+//! (the order of the floating-point sums is the only thing that changes).
+//! Cost: one bilinear sample per pixel crossed, about `n_angles · H · W / step` samples
+//! (3.7 million for 256x256 and 60 angles); measured about 10 ms per apply and 12 ms per
+//! adjoint of one core's time for that case (2.6-3.1 ns per sample, on a shared machine).
 //!
 //! Reference: A. C. Kak and M. Slaney, *Principles of Computerized Tomographic Imaging*,
 //! IEEE Press, 1988, ch. 3.
@@ -144,6 +150,16 @@ pub(super) const FRAC_MASK: i64 = (1 << FRAC_BITS) - 1;
 pub(super) const FIXED_ONE: f64 = (1u64 << FRAC_BITS) as f64;
 pub(super) const INV_FIXED_ONE: f32 = 1.0 / (1u64 << FRAC_BITS) as f32;
 
+/// The per-angle part of the ray setup: `(cos θ, sin θ)` and the fixed-point sample
+/// increment `(bx, by) = round(2^24 · step · (sin θ, cos θ))`, computed once per angle.
+#[derive(Clone, Copy)]
+struct AngleSteps {
+    c: f64,
+    s: f64,
+    bx: i64,
+    by: i64,
+}
+
 /// One ray's samples, in fixed-point padded-grid coordinates (`px = j + 1`, `py = i + 1`,
 /// times `2^24`): sample `q = 0..n` is at `(x0 + q bx, y0 + q by)`. Integer stepping is exact,
 /// so the forward and the adjoint visit bit-identical points, and every one of the `n`
@@ -169,6 +185,81 @@ fn bilinear(padded: &[f32], wp: usize, x: i64, y: i64) -> f32 {
     top + fy * (bot - top)
 }
 
+/// Number of pieces a ray is cut into by the forward projector (see [`ray_sum`]); two keep
+/// all the per-piece state in registers (measured faster than 1, 4 or 8).
+const FORWARD_STREAMS: usize = 2;
+/// Number of pieces a ray is cut into by the adjoint (see [`ray_scatter`]); the scatter's
+/// read-modify-write chains are longer, so more independent pieces pay (4 measured best).
+const ADJOINT_STREAMS: usize = 4;
+
+/// `Σ_q bilinear(padded; x0 + q bx, y0 + q by)` over the `n` samples of `r`. The ray is cut
+/// into `S` consecutive pieces of `n / S` samples walked in lockstep (the last piece also
+/// takes the `n mod S` remaining samples), so that the loads and the accumulations of
+/// different pieces overlap instead of forming one long dependency chain.
+#[inline(always)]
+fn ray_sum<const S: usize>(padded: &[f32], wp: usize, r: &Ray) -> f32 {
+    let len = r.n / S;
+    let (jx, jy) = (len as i64 * r.bx, len as i64 * r.by);
+    let mut x: [i64; S] = std::array::from_fn(|l| r.x0 + l as i64 * jx);
+    let mut y: [i64; S] = std::array::from_fn(|l| r.y0 + l as i64 * jy);
+    let mut acc = [0.0f32; S];
+    for _ in 0..len {
+        for l in 0..S {
+            acc[l] += bilinear(padded, wp, x[l], y[l]);
+            x[l] += r.bx;
+            y[l] += r.by;
+        }
+    }
+    // the samples q = S·len..n continue the last piece
+    let (mut xt, mut yt) = (x[S - 1], y[S - 1]);
+    let mut tail = 0.0f32;
+    for _ in S * len..r.n {
+        tail += bilinear(padded, wp, xt, yt);
+        xt += r.bx;
+        yt += r.by;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Scatter `v · (bilinear weights)` of every sample of `r` into `acc`: the transpose of
+/// [`ray_sum`] (same pieces, same points).
+#[inline(always)]
+fn ray_scatter<const S: usize>(acc: &mut [f32], wp: usize, r: &Ray, v: f32) {
+    let len = r.n / S;
+    let (jx, jy) = (len as i64 * r.bx, len as i64 * r.by);
+    let mut x: [i64; S] = std::array::from_fn(|l| r.x0 + l as i64 * jx);
+    let mut y: [i64; S] = std::array::from_fn(|l| r.y0 + l as i64 * jy);
+    for _ in 0..len {
+        for l in 0..S {
+            scatter(acc, wp, x[l], y[l], v);
+            x[l] += r.bx;
+            y[l] += r.by;
+        }
+    }
+    let (mut xt, mut yt) = (x[S - 1], y[S - 1]);
+    for _ in S * len..r.n {
+        scatter(acc, wp, xt, yt, v);
+        xt += r.bx;
+        yt += r.by;
+    }
+}
+
+/// Add `v` times the bilinear weights of the fixed-point point `(x, y)` to its 2x2 stencil.
+#[inline(always)]
+fn scatter(acc: &mut [f32], wp: usize, x: i64, y: i64, v: f32) {
+    let i = (y >> FRAC_BITS) as usize * wp + (x >> FRAC_BITS) as usize;
+    let fx = (x & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+    let fy = (y & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
+    let g1 = v * fy;
+    let g0 = v - g1;
+    let (a1, b1) = (g0 * fx, g1 * fx);
+    let p = &mut acc[i..i + wp + 2];
+    p[0] += g0 - a1;
+    p[1] += a1;
+    p[wp] += g1 - b1;
+    p[wp + 1] += b1;
+}
+
 /// The integers `m` with `0 <= a + m b < hi` (`hi > 0`), as an inclusive range (or `None`).
 pub(super) fn fixed_range(a: i64, b: i64, hi: i64) -> Option<(i64, i64)> {
     use std::cmp::Ordering;
@@ -180,14 +271,35 @@ pub(super) fn fixed_range(a: i64, b: i64, hi: i64) -> Option<(i64, i64)> {
     }
 }
 
-/// `floor(a / b)` for `b != 0`.
+/// `floor(a / b)` for `b != 0`, exact. For `|a|, |b| < 2^50` (every realistic geometry)
+/// the quotient is estimated in double precision (then off by at most one) and corrected
+/// with the exact integer remainder, avoiding the slow 64-bit integer division in the
+/// per-ray setup; larger operands take the integer division.
 fn floor_div(a: i64, b: i64) -> i64 {
-    let (q, r) = (a / b, a % b);
-    if r != 0 && ((r < 0) != (b < 0)) {
-        q - 1
-    } else {
-        q
+    const SMALL: u64 = 1 << 50;
+    if a.unsigned_abs() >= SMALL || b.unsigned_abs() >= SMALL {
+        let (q, r) = (a / b, a % b);
+        return if r != 0 && ((r < 0) != (b < 0)) {
+            q - 1
+        } else {
+            q
+        };
     }
+    let mut q = (a as f64 / b as f64).floor() as i64;
+    // floor(a / b) is the q with 0 <= a - q b < b (b > 0), or b < a - q b <= 0 (b < 0)
+    let r = a - q * b;
+    if b > 0 {
+        if r < 0 {
+            q -= 1;
+        } else if r >= b {
+            q += 1;
+        }
+    } else if r > 0 {
+        q -= 1;
+    } else if r <= b {
+        q += 1;
+    }
+    q
 }
 
 /// `ceil(a / b)` for `b != 0`.
@@ -324,20 +436,29 @@ impl Radon {
         (self.h + 2) * (self.w + 2)
     }
 
-    /// The samples of ray (angle `k`, detector `d`), shared by the forward and the adjoint
+    /// The per-angle ray constants of angle `k` (see [`ray`](Self::ray)).
+    fn angle_steps(&self, k: usize) -> AngleSteps {
+        let (c, s) = self.trig64[k];
+        let step = self.geom.step as f64;
+        AngleSteps {
+            c,
+            s,
+            bx: (step * s * FIXED_ONE).round() as i64,
+            by: (step * c * FIXED_ONE).round() as i64,
+        }
+    }
+
+    /// The samples of ray (angle `a`, detector `d`), shared by the forward and the adjoint
     /// so that both use bit-identical weights. The ray point at `s = m · step` is
     /// `(cx + 1 + t cos θ + s sin θ, cy + 1 - t sin θ + s cos θ)` in padded coordinates,
     /// rounded to `2^-24` px (start and increment separately; the stepping is exact).
     #[inline]
-    fn ray(&self, k: usize, d: usize) -> Option<Ray> {
-        let (c, s) = self.trig64[k];
+    fn ray(&self, a: &AngleSteps, d: usize) -> Option<Ray> {
+        let AngleSteps { c, s, bx, by } = *a;
         let t = (d as f64 - (self.geom.n_detectors / 2) as f64) * self.geom.spacing as f64;
-        let step = self.geom.step as f64;
         let (cy, cx) = self.center();
         let ax = ((cx as f64 + 1.0 + t * c) * FIXED_ONE).round() as i64;
         let ay = ((cy as f64 + 1.0 - t * s) * FIXED_ONE).round() as i64;
-        let bx = (step * s * FIXED_ONE).round() as i64;
-        let by = (step * c * FIXED_ONE).round() as i64;
         // valid: 0 <= px < W + 1 and 0 <= py < H + 1, so that the stencil columns ix, ix + 1
         // and rows iy, iy + 1 lie in the padded grid
         let (lx, hx) = fixed_range(ax, bx, ((self.w + 1) as i64) << FRAC_BITS)?;
@@ -356,24 +477,12 @@ impl Radon {
     fn project_angle(&self, padded: &[f32], k: usize, out: &mut [f32]) {
         let wp = self.padded_width();
         let step = self.geom.step;
+        let a = self.angle_steps(k);
         for (d, o) in out.iter_mut().enumerate() {
-            let Some(r) = self.ray(k, d) else {
-                *o = 0.0;
-                continue;
+            *o = match self.ray(&a, d) {
+                Some(r) => step * ray_sum::<FORWARD_STREAMS>(padded, wp, &r),
+                None => 0.0,
             };
-            let (mut x, mut y) = (r.x0, r.y0);
-            // two interleaved accumulators break the add dependency chain
-            let (mut a0, mut a1) = (0.0f32, 0.0f32);
-            for _ in 0..r.n / 2 {
-                a0 += bilinear(padded, wp, x, y);
-                a1 += bilinear(padded, wp, x + r.bx, y + r.by);
-                x += 2 * r.bx;
-                y += 2 * r.by;
-            }
-            if r.n % 2 == 1 {
-                a0 += bilinear(padded, wp, x, y);
-            }
-            *o = step * (a0 + a1);
         }
     }
 
@@ -381,29 +490,13 @@ impl Radon {
     fn backproject_angle(&self, proj: &[f32], k: usize, acc: &mut [f32]) {
         let wp = self.padded_width();
         let step = self.geom.step;
+        let a = self.angle_steps(k);
         for (d, &v) in proj.iter().enumerate() {
             if v == 0.0 {
                 continue;
             }
-            let Some(r) = self.ray(k, d) else {
-                continue;
-            };
-            let v = step * v;
-            let (mut x, mut y) = (r.x0, r.y0);
-            for _ in 0..r.n {
-                let i = (y >> FRAC_BITS) as usize * wp + (x >> FRAC_BITS) as usize;
-                let fx = (x & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
-                let fy = (y & FRAC_MASK) as i32 as f32 * INV_FIXED_ONE;
-                let g1 = v * fy;
-                let g0 = v - g1;
-                let (a1, b1) = (g0 * fx, g1 * fx);
-                let p = &mut acc[i..i + wp + 2];
-                p[0] += g0 - a1;
-                p[1] += a1;
-                p[wp] += g1 - b1;
-                p[wp + 1] += b1;
-                x += r.bx;
-                y += r.by;
+            if let Some(r) = self.ray(&a, d) {
+                ray_scatter::<ADJOINT_STREAMS>(acc, wp, &r, step * v);
             }
         }
     }
@@ -436,6 +529,9 @@ impl Radon {
         );
         let na = self.n_angles();
         let nd = self.n_detectors();
+        // one private accumulator per rayon worker, over a contiguous block of angles (all
+        // angles cost about the same); measured cheaper than a finer adaptive split, whose
+        // extra accumulators cost more to clear and sum than the balancing gains
         let chunks = rayon::current_num_threads().clamp(1, na);
         let per = na.div_ceil(chunks);
         let bufs: Vec<Vec<f32>> = (0..chunks)
@@ -820,6 +916,171 @@ mod tests {
             let op = Radon::new(&shape, g).unwrap();
             let rel = dot_test(&op, 5);
             assert!(rel < 1e-6, "{}: {rel}", op.describe());
+        }
+    }
+
+    /// A deliberately plain reference of the projector: every ray is walked one sample at a
+    /// time over a generous range of `m`, each sample is tested against the grid by hand and
+    /// interpolated from the unpadded image (zero outside) in f64. It shares only the
+    /// fixed-point rounding of the ray start and increment with the operator (so that both
+    /// visit the same points), not the range arithmetic, the padding or the split loops.
+    /// Returns the sinogram and `A^T y` for the given `y`.
+    fn reference(op: &Radon, img: &[f32], y: &[f32]) -> (Vec<f64>, Vec<f64>) {
+        let (h, w) = op.image_size();
+        let (cy, cx) = op.center();
+        let (na, nd) = (op.n_angles(), op.n_detectors());
+        let g = op.geometry();
+        let step = g.step as f64;
+        let pix = |i: i64, j: i64| -> f64 {
+            if (0..h as i64).contains(&i) && (0..w as i64).contains(&j) {
+                img[i as usize * w + j as usize] as f64
+            } else {
+                0.0
+            }
+        };
+        let mut sino = vec![0.0f64; na * nd];
+        let mut back = vec![0.0f64; h * w];
+        let reach = ((h + w + 4) as f64 / step).ceil() as i64 + 2;
+        for k in 0..na {
+            let (c, s) = op.angle_trig64(k);
+            let bx = (step * s * FIXED_ONE).round() as i64;
+            let by = (step * c * FIXED_ONE).round() as i64;
+            for d in 0..nd {
+                let t = (d as f64 - (nd / 2) as f64) * g.spacing as f64;
+                let ax = ((cx as f64 + 1.0 + t * c) * FIXED_ONE).round() as i64;
+                let ay = ((cy as f64 + 1.0 - t * s) * FIXED_ONE).round() as i64;
+                let v = y[k * nd + d] as f64 * step;
+                let mut sum = 0.0f64;
+                for m in -reach..=reach {
+                    let (px, py) = (ax + m * bx, ay + m * by);
+                    // padded coordinates: the stencil of px in [0, W + 1) touches columns
+                    // floor(px) - 1 and floor(px) of the image (one of them may be outside)
+                    if px < 0 || py < 0 || px >= ((w + 1) as i64) << FRAC_BITS {
+                        continue;
+                    }
+                    if py >= ((h + 1) as i64) << FRAC_BITS {
+                        continue;
+                    }
+                    let (j0, i0) = ((px >> FRAC_BITS) - 1, (py >> FRAC_BITS) - 1);
+                    let fx = (px & FRAC_MASK) as f64 / FIXED_ONE;
+                    let fy = (py & FRAC_MASK) as f64 / FIXED_ONE;
+                    let wts = [
+                        (i0, j0, (1.0 - fx) * (1.0 - fy)),
+                        (i0, j0 + 1, fx * (1.0 - fy)),
+                        (i0 + 1, j0, (1.0 - fx) * fy),
+                        (i0 + 1, j0 + 1, fx * fy),
+                    ];
+                    for (i, j, wt) in wts {
+                        sum += wt * pix(i, j);
+                        if (0..h as i64).contains(&i) && (0..w as i64).contains(&j) {
+                            back[i as usize * w + j as usize] += wt * v;
+                        }
+                    }
+                }
+                sino[k * nd + d] = step * sum;
+            }
+        }
+        (sino, back)
+    }
+
+    #[test]
+    fn split_loops_match_a_plain_reference() {
+        // The operator cuts each ray into interleaved pieces, computes the sample range with
+        // exact integer arithmetic and pads the image; the plain reference does none of that.
+        // Axis-aligned and diagonal angles (exact zero or equal increments), odd angles,
+        // non-square images, detector rows wider than the image (rays that miss it), and
+        // steps that give rays shorter than the number of pieces.
+        let angles = vec![
+            0.0f32, 45.0, 90.0, 135.0, 13.7, 59.9, 101.3, 179.0, 200.5, 271.0, 359.9,
+        ];
+        for &(h, w, nd, spacing, step) in &[
+            (17usize, 23usize, 23usize, 1.0f32, 1.0f32),
+            (32, 20, 45, 0.7, 0.5),
+            (21, 21, 15, 1.9, 1.3),
+            (12, 30, 31, 1.0, 0.25),
+            (9, 5, 20, 0.45, 3.7),
+        ] {
+            let g = RadonGeometry {
+                angles_deg: angles.clone(),
+                n_detectors: nd,
+                spacing,
+                step,
+            };
+            let op = Radon::new(&[h, w], g).unwrap();
+            let img = pseudo_random(h * w, (h * w) as u64);
+            let y = pseudo_random(angles.len() * nd, nd as u64);
+            let (s_ref, b_ref) = reference(&op, &img, &y);
+            let mut s = vec![0.0f32; angles.len() * nd];
+            let mut b = vec![0.0f32; h * w];
+            op.project(&img, &mut s);
+            op.backproject(&y, &mut b);
+            let scale = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            let (ss, sb) = (scale(&s_ref), scale(&b_ref));
+            assert!(ss > 0.1 && sb > 0.1, "degenerate test data");
+            for (q, (&a, &r)) in s.iter().zip(&s_ref).enumerate() {
+                assert!(
+                    (a as f64 - r).abs() <= 2e-6 * ss,
+                    "{}: sinogram[{}, {}] = {a} vs reference {r}",
+                    op.describe(),
+                    q / nd,
+                    q % nd
+                );
+            }
+            for (p, (&a, &r)) in b.iter().zip(&b_ref).enumerate() {
+                assert!(
+                    (a as f64 - r).abs() <= 2e-6 * sb,
+                    "{}: adjoint[{}, {}] = {a} vs reference {r}",
+                    op.describe(),
+                    p / w,
+                    p % w
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn floor_division_is_exact() {
+        use rand::RngExt;
+        // truncating division in i128, moved down when the remainder has the other sign
+        let naive = |a: i64, b: i64| {
+            let (a, b) = (a as i128, b as i128);
+            let (q, r) = (a / b, a % b);
+            (if r != 0 && ((r < 0) != (b < 0)) {
+                q - 1
+            } else {
+                q
+            }) as i64
+        };
+        let mut r = crate::rng(3);
+        let mut cases: Vec<(i64, i64)> = vec![
+            (0, 1),
+            (-1, 1),
+            (7, -2),
+            (-7, 2),
+            (-7, -2),
+            (6, -3),
+            (1 << 49, 3),
+            ((1 << 50) + 1, -7),
+            (-(1 << 60), 12345),
+            (i64::MAX / 2, -(1 << 40)),
+        ];
+        for _ in 0..20_000 {
+            let scale = 1i64 << r.random_range(0..52u32);
+            let a = r.random_range(-scale..=scale);
+            let mut b = r.random_range(-scale..=scale);
+            if b == 0 {
+                b = 1;
+            }
+            cases.push((a, b));
+            // exact multiples and their neighbours, where a wrong rounding would show
+            let m = r.random_range(-1000..1000i64);
+            if let Some(p) = m.checked_mul(b) {
+                cases.extend([(p, b), (p + 1, b), (p - 1, b)]);
+            }
+        }
+        for (a, b) in cases {
+            assert_eq!(floor_div(a, b), naive(a, b), "floor({a} / {b})");
+            assert_eq!(ceil_div(a, b), -naive(-a, b), "ceil({a} / {b})");
         }
     }
 
