@@ -10,7 +10,10 @@
 
 use rayon::prelude::*;
 
-use super::transforms::{dct_matrix, haar_forward, haar_inverse, kaiser_window_2d, prev_pow2};
+use super::BlockTransform;
+use super::transforms::{
+    bior15_matrices, dct_matrix, haar_forward, haar_inverse, kaiser_window_2d, prev_pow2,
+};
 
 /// Reference-grid rows per band (see the module documentation).
 const BAND_ROWS: usize = 16;
@@ -35,6 +38,8 @@ pub(super) struct StageConfig {
     pub lambda_2d: f32,
     /// Kaiser window parameter `β`.
     pub beta: f32,
+    /// 2-D transform applied to the blocks of a group.
+    pub transform: BlockTransform,
 }
 
 /// Which collaborative filter a stage applies.
@@ -110,17 +115,36 @@ struct Engine<'a> {
     sources: Vec<&'a [f32]>,
     wiener: bool,
     sigmas: &'a [f32],
+    /// Forward block transform `T` (row-major) and its transpose.
+    fwd: Vec<f32>,
+    fwd_t: Vec<f32>,
+    /// Inverse block transform `T⁻¹` and its transpose.
+    inv: Vec<f32>,
+    inv_t: Vec<f32>,
+    /// Orthonormal DCT and its transpose: the matching transform when `T` is not the DCT.
     dct: Vec<f32>,
-    /// Transposed DCT matrix (`dt[a][u] = D[u][a]`).
     dct_t: Vec<f32>,
+    /// Whether matching needs its own table (prefilter on, or `T` not the DCT).
+    separate_match: bool,
     kaiser: Vec<f32>,
     ref_cols: Vec<usize>,
 }
 
 impl Engine<'_> {
-    /// 2-D DCT of every block whose top row is in `tlo ..= thi`, for one source plane:
-    /// `out[((i - tlo) npj + j) k² + u k + v]`. Separable: rows first, then columns.
-    fn table(&self, src: &[f32], tlo: usize, thi: usize, out: &mut Vec<f32>, tmp: &mut Vec<f32>) {
+    /// 2-D transform `T X Tᵀ` (`mat` = `T`, `mat_t` = `Tᵀ`) of every block whose top row is
+    /// in `tlo ..= thi`, for one source plane: `out[((i - tlo) npj + j) k² + u k + v]`.
+    /// Separable: rows first, then columns.
+    #[allow(clippy::too_many_arguments)] // reason: plain scratch buffers and two matrices
+    fn table(
+        &self,
+        src: &[f32],
+        tlo: usize,
+        thi: usize,
+        mat: &[f32],
+        mat_t: &[f32],
+        out: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+    ) {
         let k = self.cfg.block;
         let k2 = k * k;
         let (wp, npj) = (self.wp, self.npj);
@@ -135,7 +159,7 @@ impl Engine<'_> {
                 let h = &mut tmp[(r * npj + j) * k..(r * npj + j + 1) * k];
                 for b in 0..k {
                     let x = line[j + b];
-                    let drow = &self.dct_t[b * k..(b + 1) * k];
+                    let drow = &mat_t[b * k..(b + 1) * k];
                     for v in 0..k {
                         h[v] += x * drow[v];
                     }
@@ -151,7 +175,7 @@ impl Engine<'_> {
                 for a in 0..k {
                     let h = &tmp[((i + a) * npj + j) * k..((i + a) * npj + j + 1) * k];
                     for u in 0..k {
-                        let d = self.dct[u * k + a];
+                        let d = mat[u * k + a];
                         let row = &mut c[u * k..(u + 1) * k];
                         for v in 0..k {
                             row[v] += d * h[v];
@@ -178,19 +202,32 @@ impl Engine<'_> {
         let mut tmp = Vec::new();
         for src in &self.sources {
             let mut t = Vec::new();
-            self.table(src, tlo, thi, &mut t, &mut tmp);
+            self.table(src, tlo, thi, &self.fwd, &self.fwd_t, &mut t, &mut tmp);
             tables.push(t);
         }
-        // Matching table: the first source (noisy or basic luminance), hard-thresholded at
+        // Matching table: the orthonormal DCT of the first source (noisy or basic
+        // luminance), so distances equal pixel-domain distances, hard-thresholded at
         // λ_2D σ when the prefilter is on.
-        let prefiltered: Option<Vec<f32>> = if !self.wiener && cfg.lambda_2d > 0.0 {
-            let thr = cfg.lambda_2d * self.sigmas[0];
-            Some(
-                tables[0]
-                    .iter()
-                    .map(|&c| if c.abs() > thr { c } else { 0.0 })
-                    .collect(),
-            )
+        let prefiltered: Option<Vec<f32>> = if self.separate_match {
+            let mut t = Vec::new();
+            self.table(
+                self.sources[0],
+                tlo,
+                thi,
+                &self.dct,
+                &self.dct_t,
+                &mut t,
+                &mut tmp,
+            );
+            if !self.wiener && cfg.lambda_2d > 0.0 {
+                let thr = cfg.lambda_2d * self.sigmas[0];
+                for c in t.iter_mut() {
+                    if c.abs() <= thr {
+                        *c = 0.0;
+                    }
+                }
+            }
+            Some(t)
         } else {
             None
         };
@@ -303,7 +340,7 @@ impl Engine<'_> {
                     }
                     let base = c * rows * wp;
                     for (m, &(i, j)) in members.iter().enumerate() {
-                        self.inverse_dct(&g[m * k2..(m + 1) * k2], &mut block, &mut half);
+                        self.inverse_block(&g[m * k2..(m + 1) * k2], &mut block, &mut half);
                         for a in 0..k {
                             let o = base + (i - tlo + a) * wp + j;
                             let nrow = &mut acc.num[o..o + k];
@@ -324,28 +361,29 @@ impl Engine<'_> {
         acc
     }
 
-    /// Inverse 2-D DCT of one block of coefficients `c` into `x` (`half`: scratch).
+    /// Inverse 2-D transform `T⁻¹ C T⁻ᵀ` of one block of coefficients `c` into `x`
+    /// (`half`: scratch).
     #[inline]
-    fn inverse_dct(&self, c: &[f32], x: &mut [f32], half: &mut [f32]) {
+    fn inverse_block(&self, c: &[f32], x: &mut [f32], half: &mut [f32]) {
         let k = self.cfg.block;
-        // half[u][b] = Σ_v c[u][v] D[v][b]
+        // half[u][b] = Σ_v c[u][v] T⁻¹[b][v]
         half.fill(0.0);
         for u in 0..k {
             let hrow = &mut half[u * k..(u + 1) * k];
             for v in 0..k {
                 let cv = c[u * k + v];
-                let drow = &self.dct[v * k..(v + 1) * k];
+                let drow = &self.inv_t[v * k..(v + 1) * k];
                 for b in 0..k {
                     hrow[b] += cv * drow[b];
                 }
             }
         }
-        // x[a][b] = Σ_u D[u][a] half[u][b]
+        // x[a][b] = Σ_u T⁻¹[a][u] half[u][b]
         x.fill(0.0);
         for a in 0..k {
             let xrow = &mut x[a * k..(a + 1) * k];
             for u in 0..k {
-                let d = self.dct[u * k + a];
+                let d = self.inv[a * k + u];
                 let hrow = &half[u * k..(u + 1) * k];
                 for b in 0..k {
                     xrow[b] += d * hrow[b];
@@ -382,13 +420,22 @@ pub(super) fn run_stage(
             true,
         ),
     };
-    let dct = dct_matrix(k);
-    let mut dct_t = vec![0.0f32; k * k];
-    for u in 0..k {
-        for a in 0..k {
-            dct_t[a * k + u] = dct[u * k + a];
+    let transpose = |m: &[f32]| {
+        let mut t = vec![0.0f32; k * k];
+        for u in 0..k {
+            for a in 0..k {
+                t[a * k + u] = m[u * k + a];
+            }
         }
-    }
+        t
+    };
+    let dct = dct_matrix(k);
+    let dct_t = transpose(&dct);
+    let (fwd, inv) = match cfg.transform {
+        BlockTransform::Dct => (dct.clone(), dct_t.clone()),
+        BlockTransform::Bior15 => bior15_matrices(k),
+    };
+    let separate_match = cfg.transform != BlockTransform::Dct || (!wiener && cfg.lambda_2d > 0.0);
     let engine = Engine {
         cfg,
         hp,
@@ -399,8 +446,13 @@ pub(super) fn run_stage(
         sources,
         wiener,
         sigmas,
+        fwd_t: transpose(&fwd),
+        inv_t: transpose(&inv),
+        fwd,
+        inv,
         dct,
         dct_t,
+        separate_match,
         kaiser: kaiser_window_2d(k, cfg.beta),
         ref_cols: grid(npj, cfg.step),
     };

@@ -34,11 +34,12 @@
 //! the transform is inverted. Gray `[H, W]` images are filtered directly; any other
 //! channel count is filtered channel by channel.
 //!
-//! Differences from the reference implementations: the 2-D transform of both stages is the
-//! DCT (the authors' code uses the bior1.5 wavelet in stage 1 of the normal profile; Lebrun
-//! reports both give close results), and the third-dimension transform is the Haar
-//! wavelet as in the authors' code (Lebrun uses Walsh–Hadamard, identical for groups of
-//! two and close otherwise).
+//! Transforms as in the authors' code: stage 1 of the normal profile uses the bior1.5
+//! wavelet on blocks ([`BlockTransform::Bior15`]), every other stage the orthonormal DCT,
+//! and the third dimension the orthonormal Haar wavelet (Lebrun uses Walsh–Hadamard,
+//! identical for groups of two). Matching distances are always pixel-domain distances
+//! (computed on DCT coefficients, which preserve them), after the optional `λ_2D`
+//! prefilter.
 //!
 //! Parallelism and determinism: see the `core` submodule; results are identical for every
 //! number of rayon threads.
@@ -60,6 +61,17 @@ pub const PAD: usize = 4;
 /// The σ (on the `[0, 1]` scale) above which [`Profile::Auto`] switches to the high-noise
 /// parameters: 40/255, as in Dabov et al. 2007 and Lebrun 2012.
 pub const HIGH_NOISE_SIGMA: f32 = 40.0 / 255.0;
+
+/// The 2-D transform applied to each block of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockTransform {
+    /// Orthonormal DCT-II (any block size).
+    Dct,
+    /// The biorthogonal spline wavelet bior1.5, full periodized decomposition, basis
+    /// functions scaled to unit norm (block size a power of two); the authors' choice for
+    /// stage 1 of the normal profile.
+    Bior15,
+}
 
 /// Parameters of one BM3D stage. Thresholds use the papers' convention: intensities in
 /// `[0, 255]`, so `tau_match` bounds the mean squared difference per pixel of two blocks
@@ -83,6 +95,9 @@ pub struct StageParams {
     pub lambda_2d: f32,
     /// Kaiser window parameter `β` of the aggregation weights.
     pub beta: f32,
+    /// 2-D transform of the blocks (matching always uses pixel-domain distances, computed
+    /// in the orthonormal DCT domain).
+    pub transform: BlockTransform,
 }
 
 impl StageParams {
@@ -90,6 +105,12 @@ impl StageParams {
         let bad = |what: String| Err(Error::param(stage, what));
         if self.block == 0 || self.block > 32 {
             return bad(format!("block must be in 1..=32, got {}", self.block));
+        }
+        if self.transform == BlockTransform::Bior15 && !self.block.is_power_of_two() {
+            return bad(format!(
+                "the bior1.5 transform needs a power-of-two block, got {}",
+                self.block
+            ));
         }
         if self.step == 0 {
             return bad("step must be >= 1".into());
@@ -130,6 +151,7 @@ impl StageParams {
             lambda_3d: self.lambda_3d,
             lambda_2d: self.lambda_2d,
             beta: self.beta,
+            transform: self.transform,
         }
     }
 }
@@ -145,9 +167,9 @@ pub struct Bm3dParams {
 
 impl Bm3dParams {
     /// The "normal profile" for `σ ≤ 40/255` (Dabov et al. 2007, Sec. VI; Lebrun 2012,
-    /// parameter table): stage 1 `k = 8`, step 3, window 39, `N = 16`,
-    /// `τ_match = 2500`, `λ_3D = 2.7`, no prefilter, `β = 2`; stage 2 `k = 8`, step 3,
-    /// window 39, `N = 32`, `τ_match = 400`, `β = 2`.
+    /// parameter table): stage 1 `k = 8` with bior1.5, step 3, window 39, `N = 16`,
+    /// `τ_match = 2500`, `λ_3D = 2.7`, no prefilter, `β = 2`; stage 2 `k = 8` with the
+    /// DCT, step 3, window 39, `N = 32`, `τ_match = 400`, `β = 2`.
     pub fn normal() -> Self {
         Bm3dParams {
             hard: StageParams {
@@ -159,6 +181,7 @@ impl Bm3dParams {
                 lambda_3d: 2.7,
                 lambda_2d: 0.0,
                 beta: 2.0,
+                transform: BlockTransform::Bior15,
             },
             wiener: StageParams {
                 block: 8,
@@ -169,6 +192,7 @@ impl Bm3dParams {
                 lambda_3d: 0.0,
                 lambda_2d: 0.0,
                 beta: 2.0,
+                transform: BlockTransform::Dct,
             },
         }
     }
@@ -177,7 +201,8 @@ impl Bm3dParams {
     /// code keeps it as profile `vn_old`; Lebrun 2012 likewise raises the stage-1 block to
     /// 12 and `τ_match` to 5000/3500): stage 1 `k = 12`, step 4, window 39, `N = 16`,
     /// `τ_match = 5000`, `λ_2D = 2.0` prefilter for matching, `λ_3D = 2.8`, `β = 2`;
-    /// stage 2 `k = 11`, step 6, window 39, `N = 32`, `τ_match = 3500`, `β = 2`.
+    /// stage 2 `k = 11`, step 6, window 39, `N = 32`, `τ_match = 3500`, `β = 2`; the DCT
+    /// in both stages.
     pub fn high() -> Self {
         Bm3dParams {
             hard: StageParams {
@@ -189,6 +214,7 @@ impl Bm3dParams {
                 lambda_3d: 2.8,
                 lambda_2d: 2.0,
                 beta: 2.0,
+                transform: BlockTransform::Dct,
             },
             wiener: StageParams {
                 block: 11,
@@ -199,6 +225,7 @@ impl Bm3dParams {
                 lambda_3d: 0.0,
                 lambda_2d: 0.0,
                 beta: 2.0,
+                transform: BlockTransform::Dct,
             },
         }
     }
