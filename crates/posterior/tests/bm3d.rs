@@ -66,10 +66,15 @@ fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
 
 #[test]
 fn constant_images_are_returned() {
+    let dabov = Bm3d::with_params(Bm3dParams::high_dabov2007(), true).unwrap();
     for profile in [Profile::Normal, Profile::High] {
         for stages in [true, false] {
             let d = Bm3d::new(profile, stages);
-            for (shape, v) in [(vec![40, 33], 0.37f32), (vec![3, 30, 26], 0.81)] {
+            for (shape, v) in [
+                (vec![40, 33], 0.37f32),
+                (vec![3, 30, 26], 0.81),
+                (vec![25, 31], 0.0),
+            ] {
                 let y = ArrayD::from_elem(IxDyn(&shape), v);
                 let out = d.denoise(y.view(), 25.0 / 255.0).unwrap();
                 let err = out.iter().map(|a| (a - v).abs()).fold(0.0, f32::max);
@@ -77,6 +82,9 @@ fn constant_images_are_returned() {
             }
         }
     }
+    let y = ArrayD::from_elem(IxDyn(&[30, 28]), 0.6f32);
+    let out = dabov.denoise(y.view(), 60.0 / 255.0).unwrap();
+    assert!(out.iter().all(|a| (a - 0.6).abs() < 1e-4));
 }
 
 #[test]
@@ -182,12 +190,16 @@ fn bad_inputs_are_errors() {
     for sigma in [0.0, -0.1, f32::NAN, f32::INFINITY] {
         assert!(d.denoise(x.view(), sigma).is_err(), "sigma {sigma}");
     }
-    // Smaller than a block (8 for the normal profile, 12 for the high-noise one).
+    // Smaller than a block (8 in both profiles; 12 for Dabov's 2007 high-noise one).
     let small = ArrayD::<f32>::zeros(IxDyn(&[7, 30]));
     assert!(d.denoise(small.view(), 0.1).is_err());
+    assert!(d.denoise(small.view(), 0.3).is_err());
     let mid = ArrayD::<f32>::zeros(IxDyn(&[10, 30]));
     assert!(d.denoise(mid.view(), 0.1).is_ok());
-    assert!(d.denoise(mid.view(), 0.3).is_err());
+    let dabov = Bm3d::with_params(Bm3dParams::high_dabov2007(), true).unwrap();
+    assert!(dabov.denoise(mid.view(), 0.3).is_err());
+    let big = ArrayD::<f32>::from_elem(IxDyn(&[14, 30]), 0.5);
+    assert!(dabov.denoise(big.view(), 0.3).is_ok());
     let four_d = ArrayD::<f32>::zeros(IxDyn(&[1, 3, 16, 16]));
     assert!(d.denoise(four_d.view(), 0.1).is_err());
     // Invalid explicit parameters.

@@ -321,7 +321,10 @@ impl Engine<'_> {
                             *y *= w;
                             wsum += w * w;
                         }
-                        1.0 / (s2 * wsum.max(f32::MIN_POSITIVE))
+                        // ‖W‖² is floored at 1 (as N_nz is in stage 1): a group whose
+                        // coefficients are all but removed (‖W‖² → 0, e.g. a zero
+                        // plane) keeps a finite weight.
+                        1.0 / (s2 * wsum.max(1.0))
                     } else {
                         let thr = cfg.lambda_3d * sigma;
                         let mut nnz = 0usize;
