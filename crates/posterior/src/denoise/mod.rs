@@ -6,6 +6,8 @@
 //! denoiser (classical or learned) plugs in without touching the solvers. Denoisers are
 //! built from specs by [`build_denoiser`]; [`denoisers`] lists them.
 
+pub mod bm3d;
+
 use ndarray::{ArrayD, ArrayViewD};
 
 use crate::error::{Error, Result};
@@ -37,7 +39,7 @@ pub struct DenoiserEntry {
 
 /// All denoiser families.
 pub fn denoisers() -> Vec<DenoiserEntry> {
-    vec![]
+    vec![bm3d::entry()]
 }
 
 /// Build a denoiser from a spec such as `bm3d` or `nlm:patch=5,window=13`.

@@ -1,0 +1,519 @@
+//! One BM3D stage on padded planes: block matching, collaborative filtering of the 3-D
+//! groups (hard thresholding or empirical Wiener shrinkage) and weighted aggregation.
+//!
+//! Work is split into fixed bands of reference-block rows ([`BAND_ROWS`] rows of the
+//! reference grid each). A band computes the 2-D DCT of every block position it can reach
+//! (its rows plus the search half-window above and below), processes its reference blocks
+//! in raster order and aggregates into its own buffers; the bands' buffers are then added
+//! to the image in band order. The partition does not depend on the number of threads,
+//! so the result is bit-identical whatever the rayon pool.
+
+use rayon::prelude::*;
+
+use super::BlockTransform;
+use super::transforms::{
+    bior15_matrices, dct_matrix, haar_forward, haar_inverse, kaiser_window_2d, prev_pow2,
+};
+
+/// Reference-grid rows per band (see the module documentation).
+const BAND_ROWS: usize = 16;
+
+/// Settings of one stage, in the units the engine works in (intensities in `[0, 1]`).
+#[derive(Clone, Debug)]
+pub(super) struct StageConfig {
+    /// Block side `k`.
+    pub block: usize,
+    /// Step of the reference grid.
+    pub step: usize,
+    /// Half side of the search window (the window is `2 half + 1` positions wide).
+    pub half_window: usize,
+    /// Maximum group size (a power of two).
+    pub max_group: usize,
+    /// Matching threshold on the sum of squared differences of two blocks (already
+    /// converted from the per-pixel, `[0, 255]` convention of the papers).
+    pub tau_sum: f32,
+    /// Hard-threshold multiplier `λ_3D` (hard stage only).
+    pub lambda_3d: f32,
+    /// Threshold multiplier `λ_2D` of the matching prefilter (0: none; hard stage only).
+    pub lambda_2d: f32,
+    /// Kaiser window parameter `β`.
+    pub beta: f32,
+    /// 2-D transform applied to the blocks of a group.
+    pub transform: BlockTransform,
+}
+
+/// Which collaborative filter a stage applies.
+pub(super) enum Filter<'a> {
+    /// Stage 1: hard thresholding of the noisy groups; matching on the noisy luminance.
+    Hard,
+    /// Stage 2: empirical Wiener shrinkage driven by the basic estimate (one plane per
+    /// channel, same padded size); matching on the basic luminance.
+    Wiener { basic: &'a [Vec<f32>] },
+}
+
+/// The positions `0, step, 2 step, ...` below `n`, plus `n - 1` when the step skips it,
+/// so the blocks starting there cover every pixel.
+fn grid(n: usize, step: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).step_by(step).collect();
+    if *v.last().expect("n >= 1") != n - 1 {
+        v.push(n - 1);
+    }
+    v
+}
+
+/// Squared Euclidean distance between `a` and `b`, or `None` as soon as a partial sum
+/// exceeds `bound` (`>=`). Eight independent lanes let the compiler vectorise; the
+/// summation order is fixed, so the value does not depend on where it is called from.
+#[inline]
+fn distance_bounded(a: &[f32], b: &[f32], bound: f32) -> Option<f32> {
+    let mut lanes = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    let mut chunk = 0usize;
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            let d = x[l] - y[l];
+            lanes[l] += d * d;
+        }
+        chunk += 1;
+        if chunk % 2 == 0 {
+            let s = lanes.iter().sum::<f32>();
+            if s >= bound {
+                return None;
+            }
+        }
+    }
+    let mut s = lanes.iter().sum::<f32>();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        let d = x - y;
+        s += d * d;
+    }
+    if s >= bound { None } else { Some(s) }
+}
+
+/// The per-band aggregation buffers: numerator and denominator for `channels` planes
+/// over pixel rows `row0 .. row0 + rows`.
+struct BandAcc {
+    row0: usize,
+    rows: usize,
+    num: Vec<f32>,
+    den: Vec<f32>,
+}
+
+/// Everything a band needs, shared read-only between threads.
+struct Engine<'a> {
+    cfg: &'a StageConfig,
+    /// Padded plane size.
+    hp: usize,
+    wp: usize,
+    /// Number of block positions per column / row: `hp - k + 1`, `wp - k + 1`.
+    npi: usize,
+    npj: usize,
+    channels: usize,
+    /// Planes whose block transforms are tabulated: the noisy channels (hard) or the basic
+    /// channels followed by the noisy channels (Wiener).
+    sources: Vec<&'a [f32]>,
+    wiener: bool,
+    sigmas: &'a [f32],
+    /// Forward block transform `T` (row-major) and its transpose.
+    fwd: Vec<f32>,
+    fwd_t: Vec<f32>,
+    /// Inverse block transform `T⁻¹` and its transpose.
+    inv: Vec<f32>,
+    inv_t: Vec<f32>,
+    /// Orthonormal DCT and its transpose: the matching transform when `T` is not the DCT.
+    dct: Vec<f32>,
+    dct_t: Vec<f32>,
+    /// Whether matching needs its own table (prefilter on, or `T` not the DCT).
+    separate_match: bool,
+    kaiser: Vec<f32>,
+    ref_cols: Vec<usize>,
+}
+
+impl Engine<'_> {
+    /// 2-D transform `T X Tᵀ` (`mat` = `T`, `mat_t` = `Tᵀ`) of every block whose top row is
+    /// in `tlo ..= thi`, for one source plane: `out[((i - tlo) npj + j) k² + u k + v]`.
+    /// Separable: rows first, then columns.
+    #[allow(clippy::too_many_arguments)] // reason: plain scratch buffers and two matrices
+    fn table(
+        &self,
+        src: &[f32],
+        tlo: usize,
+        thi: usize,
+        mat: &[f32],
+        mat_t: &[f32],
+        out: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+    ) {
+        let k = self.cfg.block;
+        let k2 = k * k;
+        let (wp, npj) = (self.wp, self.npj);
+        let trows = thi - tlo + 1;
+        let prow = trows + k - 1;
+        // Horizontal 1-D DCT of every k-sample row segment: tmp[(r npj + j) k + v].
+        tmp.clear();
+        tmp.resize(prow * npj * k, 0.0);
+        for r in 0..prow {
+            let line = &src[(tlo + r) * wp..(tlo + r + 1) * wp];
+            for j in 0..npj {
+                let h = &mut tmp[(r * npj + j) * k..(r * npj + j + 1) * k];
+                for b in 0..k {
+                    let x = line[j + b];
+                    let drow = &mat_t[b * k..(b + 1) * k];
+                    for v in 0..k {
+                        h[v] += x * drow[v];
+                    }
+                }
+            }
+        }
+        // Vertical 1-D DCT over the k rows of each block.
+        out.clear();
+        out.resize(trows * npj * k2, 0.0);
+        for i in 0..trows {
+            for j in 0..npj {
+                let c = &mut out[(i * npj + j) * k2..(i * npj + j + 1) * k2];
+                for a in 0..k {
+                    let h = &tmp[((i + a) * npj + j) * k..((i + a) * npj + j + 1) * k];
+                    for u in 0..k {
+                        let d = mat[u * k + a];
+                        let row = &mut c[u * k..(u + 1) * k];
+                        for v in 0..k {
+                            row[v] += d * h[v];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Process the reference rows `refs` (consecutive entries of the reference grid).
+    fn band(&self, refs: &[usize]) -> BandAcc {
+        let cfg = self.cfg;
+        let k = cfg.block;
+        let k2 = k * k;
+        let hw = cfg.half_window;
+        let (wp, npi, npj) = (self.wp, self.npi, self.npj);
+        let nch = self.channels;
+        let tlo = refs[0].saturating_sub(hw);
+        let thi = (refs[refs.len() - 1] + hw).min(npi - 1);
+        let trows = thi - tlo + 1;
+
+        let mut tables: Vec<Vec<f32>> = Vec::with_capacity(self.sources.len());
+        let mut tmp = Vec::new();
+        for src in &self.sources {
+            let mut t = Vec::new();
+            self.table(src, tlo, thi, &self.fwd, &self.fwd_t, &mut t, &mut tmp);
+            tables.push(t);
+        }
+        // Matching table: the orthonormal DCT of the first source (noisy or basic
+        // luminance), so distances equal pixel-domain distances, hard-thresholded at
+        // λ_2D σ when the prefilter is on.
+        let prefiltered: Option<Vec<f32>> = if self.separate_match {
+            let mut t = Vec::new();
+            self.table(
+                self.sources[0],
+                tlo,
+                thi,
+                &self.dct,
+                &self.dct_t,
+                &mut t,
+                &mut tmp,
+            );
+            if !self.wiener && cfg.lambda_2d > 0.0 {
+                let thr = cfg.lambda_2d * self.sigmas[0];
+                for c in t.iter_mut() {
+                    if c.abs() <= thr {
+                        *c = 0.0;
+                    }
+                }
+            }
+            Some(t)
+        } else {
+            None
+        };
+        let mtab: &[f32] = prefiltered.as_deref().unwrap_or(&tables[0]);
+
+        let rows = trows + k - 1;
+        let mut acc = BandAcc {
+            row0: tlo,
+            rows,
+            num: vec![0.0; nch * rows * wp],
+            den: vec![0.0; nch * rows * wp],
+        };
+
+        let nmax = cfg.max_group;
+        let mut best_d = vec![0.0f32; nmax];
+        let mut best_p = vec![(0usize, 0usize); nmax];
+        let mut group = vec![0.0f32; nmax * k2];
+        let mut guide = vec![0.0f32; nmax * k2];
+        let mut scratch = vec![0.0f32; nmax * k2];
+        let mut block = vec![0.0f32; k2];
+        let mut half = vec![0.0f32; k2];
+        let mut wk = vec![0.0f32; k2];
+
+        for &ir in refs {
+            for &jr in &self.ref_cols {
+                // Block matching: the reference first (distance 0), then every other
+                // position of the window in raster order; keep the closest `nmax` with
+                // distance below τ, ties resolved in favour of the earlier position.
+                let rvec = &mtab[((ir - tlo) * npj + jr) * k2..((ir - tlo) * npj + jr + 1) * k2];
+                best_d[0] = 0.0;
+                best_p[0] = (ir, jr);
+                let mut count = 1usize;
+                let i0 = ir.saturating_sub(hw);
+                let i1 = (ir + hw).min(npi - 1);
+                let j0 = jr.saturating_sub(hw);
+                let j1 = (jr + hw).min(npj - 1);
+                for i in i0..=i1 {
+                    let trow = &mtab[(i - tlo) * npj * k2..(i - tlo + 1) * npj * k2];
+                    for j in j0..=j1 {
+                        if i == ir && j == jr {
+                            continue;
+                        }
+                        let bound = if count == nmax {
+                            best_d[nmax - 1]
+                        } else {
+                            cfg.tau_sum
+                        };
+                        let cand = &trow[j * k2..(j + 1) * k2];
+                        if let Some(d) = distance_bounded(rvec, cand, bound) {
+                            // Insert after every entry with distance <= d.
+                            let mut pos = count.min(nmax - 1);
+                            if count < nmax {
+                                count += 1;
+                            }
+                            while pos > 0 && best_d[pos - 1] > d {
+                                best_d[pos] = best_d[pos - 1];
+                                best_p[pos] = best_p[pos - 1];
+                                pos -= 1;
+                            }
+                            best_d[pos] = d;
+                            best_p[pos] = (i, j);
+                        }
+                    }
+                }
+                let n = prev_pow2(count);
+                let members = &best_p[..n];
+
+                for c in 0..nch {
+                    let sigma = self.sigmas[c];
+                    let tab = &tables[c];
+                    for (m, &(i, j)) in members.iter().enumerate() {
+                        let off = ((i - tlo) * npj + j) * k2;
+                        group[m * k2..(m + 1) * k2].copy_from_slice(&tab[off..off + k2]);
+                    }
+                    let g = &mut group[..n * k2];
+                    haar_forward(g, n, k2, &mut scratch);
+                    let weight = if self.wiener {
+                        let tab_noisy = &tables[nch + c];
+                        let b = &mut guide[..n * k2];
+                        b.copy_from_slice(g);
+                        for (m, &(i, j)) in members.iter().enumerate() {
+                            let off = ((i - tlo) * npj + j) * k2;
+                            g[m * k2..(m + 1) * k2].copy_from_slice(&tab_noisy[off..off + k2]);
+                        }
+                        haar_forward(g, n, k2, &mut scratch);
+                        let s2 = sigma * sigma;
+                        let mut wsum = 0.0f32;
+                        for (y, &bv) in g.iter_mut().zip(b.iter()) {
+                            let b2 = bv * bv;
+                            let w = b2 / (b2 + s2);
+                            *y *= w;
+                            wsum += w * w;
+                        }
+                        // ‖W‖² is floored at 1 (as N_nz is in stage 1): a group whose
+                        // coefficients are all but removed (‖W‖² → 0, e.g. a zero
+                        // plane) keeps a finite weight.
+                        1.0 / (s2 * wsum.max(1.0))
+                    } else {
+                        let thr = cfg.lambda_3d * sigma;
+                        let mut nnz = 0usize;
+                        for y in g.iter_mut() {
+                            if y.abs() > thr {
+                                nnz += 1;
+                            } else {
+                                *y = 0.0;
+                            }
+                        }
+                        1.0 / (sigma * sigma * nnz.max(1) as f32)
+                    };
+                    haar_inverse(g, n, k2, &mut scratch);
+                    for (w, &kv) in wk.iter_mut().zip(&self.kaiser) {
+                        *w = weight * kv;
+                    }
+                    let base = c * rows * wp;
+                    for (m, &(i, j)) in members.iter().enumerate() {
+                        self.inverse_block(&g[m * k2..(m + 1) * k2], &mut block, &mut half);
+                        for a in 0..k {
+                            let o = base + (i - tlo + a) * wp + j;
+                            let nrow = &mut acc.num[o..o + k];
+                            let wrow = &wk[a * k..(a + 1) * k];
+                            let brow = &block[a * k..(a + 1) * k];
+                            for t in 0..k {
+                                nrow[t] += wrow[t] * brow[t];
+                            }
+                            let drow = &mut acc.den[o..o + k];
+                            for t in 0..k {
+                                drow[t] += wrow[t];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// Inverse 2-D transform `T⁻¹ C T⁻ᵀ` of one block of coefficients `c` into `x`
+    /// (`half`: scratch).
+    #[inline]
+    fn inverse_block(&self, c: &[f32], x: &mut [f32], half: &mut [f32]) {
+        let k = self.cfg.block;
+        // half[u][b] = Σ_v c[u][v] T⁻¹[b][v]
+        half.fill(0.0);
+        for u in 0..k {
+            let hrow = &mut half[u * k..(u + 1) * k];
+            for v in 0..k {
+                let cv = c[u * k + v];
+                let drow = &self.inv_t[v * k..(v + 1) * k];
+                for b in 0..k {
+                    hrow[b] += cv * drow[b];
+                }
+            }
+        }
+        // x[a][b] = Σ_u T⁻¹[a][u] half[u][b]
+        x.fill(0.0);
+        for a in 0..k {
+            let xrow = &mut x[a * k..(a + 1) * k];
+            for u in 0..k {
+                let d = self.inv[a * k + u];
+                let hrow = &half[u * k..(u + 1) * k];
+                for b in 0..k {
+                    xrow[b] += d * hrow[b];
+                }
+            }
+        }
+    }
+}
+
+/// Run one stage on `channels` padded planes of size `hp × wp` (`noisy[c]`), with noise
+/// standard deviations `sigmas[c]`; grouping is computed once on channel 0 and shared by
+/// all channels. Returns the aggregated estimate, one padded plane per channel.
+pub(super) fn run_stage(
+    noisy: &[Vec<f32>],
+    hp: usize,
+    wp: usize,
+    sigmas: &[f32],
+    cfg: &StageConfig,
+    filter: Filter<'_>,
+) -> Vec<Vec<f32>> {
+    let k = cfg.block;
+    debug_assert!(hp >= k && wp >= k && cfg.max_group.is_power_of_two());
+    let channels = noisy.len();
+    let npi = hp - k + 1;
+    let npj = wp - k + 1;
+    let (sources, wiener): (Vec<&[f32]>, bool) = match filter {
+        Filter::Hard => (noisy.iter().map(|p| p.as_slice()).collect(), false),
+        Filter::Wiener { basic } => (
+            basic
+                .iter()
+                .chain(noisy.iter())
+                .map(|p| p.as_slice())
+                .collect(),
+            true,
+        ),
+    };
+    let transpose = |m: &[f32]| {
+        let mut t = vec![0.0f32; k * k];
+        for u in 0..k {
+            for a in 0..k {
+                t[a * k + u] = m[u * k + a];
+            }
+        }
+        t
+    };
+    let dct = dct_matrix(k);
+    let dct_t = transpose(&dct);
+    let (fwd, inv) = match cfg.transform {
+        BlockTransform::Dct => (dct.clone(), dct_t.clone()),
+        BlockTransform::Bior15 => bior15_matrices(k),
+    };
+    let separate_match = cfg.transform != BlockTransform::Dct || (!wiener && cfg.lambda_2d > 0.0);
+    let engine = Engine {
+        cfg,
+        hp,
+        wp,
+        npi,
+        npj,
+        channels,
+        sources,
+        wiener,
+        sigmas,
+        fwd_t: transpose(&fwd),
+        inv_t: transpose(&inv),
+        fwd,
+        inv,
+        dct,
+        dct_t,
+        separate_match,
+        kaiser: kaiser_window_2d(k, cfg.beta),
+        ref_cols: grid(npj, cfg.step),
+    };
+    let ref_rows = grid(npi, cfg.step);
+    let bands: Vec<BandAcc> = ref_rows
+        .par_chunks(BAND_ROWS)
+        .map(|refs| engine.band(refs))
+        .collect();
+    let mut num = vec![0.0f32; channels * hp * wp];
+    let mut den = vec![0.0f32; channels * hp * wp];
+    for b in &bands {
+        for c in 0..channels {
+            let src = c * b.rows * wp;
+            let dst = c * engine.hp * wp + b.row0 * wp;
+            let len = b.rows * wp;
+            for (d, s) in num[dst..dst + len].iter_mut().zip(&b.num[src..src + len]) {
+                *d += s;
+            }
+            for (d, s) in den[dst..dst + len].iter_mut().zip(&b.den[src..src + len]) {
+                *d += s;
+            }
+        }
+    }
+    (0..channels)
+        .map(|c| {
+            let n = &num[c * hp * wp..(c + 1) * hp * wp];
+            let d = &den[c * hp * wp..(c + 1) * hp * wp];
+            let y = &noisy[c];
+            // Every pixel is covered by at least one reference block (the grid includes
+            // the last position), so `d > 0`; the fallback only guards against underflow.
+            n.iter()
+                .zip(d)
+                .zip(y)
+                .map(|((&n, &d), &y)| if d > 0.0 { n / d } else { y })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_covers_the_end() {
+        assert_eq!(grid(10, 3), vec![0, 3, 6, 9]);
+        assert_eq!(grid(11, 3), vec![0, 3, 6, 9, 10]);
+        assert_eq!(grid(1, 3), vec![0]);
+    }
+
+    #[test]
+    fn bounded_distance_is_exact_or_none() {
+        let a: Vec<f32> = (0..121).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..121).map(|i| (i as f32 * 0.21).cos()).collect();
+        let exact: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let d = distance_bounded(&a, &b, f32::INFINITY).unwrap();
+        assert!((d - exact).abs() < 1e-3 * exact);
+        assert!(distance_bounded(&a, &b, exact * 0.5).is_none());
+        assert!(distance_bounded(&a, &b, exact * 1.01).is_some());
+    }
+}
