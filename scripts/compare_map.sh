@@ -185,5 +185,10 @@ for c in checks:
     else:
         print(f"* operator check {c['task']} `{c['operator']}`: max |A x (posterior) - A x (Python)| / max |A x| = "
               f"{c['max_rel_diff']:.2e} ({'ok' if c['ok'] else 'MISMATCH'})")
+print("* PSNR/SSIM: estimate (its magnitude for T4) clipped to [0, 1], data range 1, SSIM with "
+      "scikit-image's 7x7 uniform window; seconds: the solve only, median over the repeats; "
+      "objective: the value each side reports at its final iterate (the peers': the objectives "
+      "documented in scripts/peers/map_peers.py, in float64), comparable only where our spec "
+      "states the same objective")
 print(f"* inputs, estimates and raw JSON lines: {work}")
 PY
