@@ -138,7 +138,8 @@ def metrics(xhat, ref):
 
 
 def timed_runs(make_and_run, repeats):
-    """make_and_run() -> (callable solve, finish); only solve() is timed."""
+    """make_and_run() builds a fresh solver and returns its solve callable; only the
+    solve call is timed. Returns (last estimate, median seconds, all seconds)."""
     ts, out = [], None
     for _ in range(repeats):
         solve = make_and_run()
