@@ -20,7 +20,7 @@
 # Environment (defaults in brackets):
 #   PEERS_PYTHON   Python of the peers' venv [.peers-venv/bin/python, made by
 #                  scripts/peers/setup_venv.sh]
-#   POSTERIOR      our binary [target/release/posterior; built if missing]
+#   POSTERIOR      our binary [target/release/posterior, (re)built with cargo first]
 #   TASKS          subset of T2,T3,T4 [T2,T3,T4]
 #   REPEATS        timing repetitions for both sides; seconds = median [3]
 #   T2_METHOD      [tv:lambda=5e-4,solver=admm,iters=200,boundary=periodic,rho=0.01]
@@ -49,12 +49,14 @@ if [[ ! -x "$py" ]]; then
     echo "error: no Python at $py; run scripts/peers/setup_venv.sh or set PEERS_PYTHON" >&2
     exit 1
 fi
-if [[ ! -x "$bin" ]]; then
-    if [[ -n "${POSTERIOR:-}" ]]; then
+if [[ -n "${POSTERIOR:-}" ]]; then
+    if [[ ! -x "$bin" ]]; then
         echo "error: POSTERIOR=$bin is not an executable" >&2
         exit 1
     fi
-    echo "building $bin ..." >&2
+else
+    # a no-op when the release binary is up to date with the sources
+    echo "cargo build --release -p posterior-cli ..." >&2
     cargo build --release -p posterior-cli >&2 || exit 1
 fi
 echo "work folder: $work" >&2
