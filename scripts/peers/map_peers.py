@@ -79,7 +79,10 @@ T4 MRI, posterior ``mri:mask=OUTDIR/T4/mask.npy,complex=true``.
   backward differences), and ||.||_1 is the sum of complex moduli of every entry: the
   ANISOTROPIC TV (|d_r| + |d_c|, not sqrt(d_r^2 + d_c^2)). Solver: PDHG (Chambolle-Pock)
   on [A; G], σ = 1, τ = 1 / max eig([A; G]^H [A; G]) (30 power iterations, ~1 + 8 = 9),
-  no acceleration, x0 = 0, u0 = 0, 100 iterations.
+  no acceleration, x0 = 0, u0 = 0, 100 iterations. sigpy's power iteration starts from a
+  random vector, so τ (and the final objective, in its 6th digit) varies between runs.
+  Note: peers.md timed the sigpy app construction (incl. the power iterations) as well;
+  here only app.run() is timed.
 
 Output: one JSON object per line, e.g.
   {"task": "T2", "method": "tv-admm", "library": "scico 0.0.7 (jax 0.8.1, CPU)",
