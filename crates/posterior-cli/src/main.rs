@@ -88,6 +88,13 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Print one JSON object on stdout at the end: method, operator, iterations,
+        /// termination, seconds (the solve only), operator counts, the final objective
+        /// (when the method reports one) and, with --reference, PSNR and SSIM (7x7 uniform
+        /// window) of the estimate (its magnitude if complex) clipped to [0, 1], data
+        /// range 1.
+        #[arg(long)]
+        json: bool,
     },
     /// Simulate, reconstruct and score in one go.
     Bench(bench::BenchArgs),
@@ -142,6 +149,7 @@ fn run(cli: Cli) -> Result<()> {
             reference,
             log,
             quiet,
+            json,
         } => reconstruct(
             &operator,
             &measurements,
@@ -151,6 +159,7 @@ fn run(cli: Cli) -> Result<()> {
             reference.as_deref(),
             log.as_deref(),
             quiet,
+            json,
         ),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
@@ -260,8 +269,10 @@ fn reconstruct(
     reference: Option<&Path>,
     log: Option<&Path>,
     quiet: bool,
+    json: bool,
 ) -> Result<()> {
     let spec = Spec::parse(operator)?;
+    let method_text = method;
     let method = Spec::parse(method)?;
     let y = io::read_array(measurements)?;
     io::check_finite_any(&measurements.display().to_string(), &y)?;
@@ -303,7 +314,59 @@ fn reconstruct(
         );
     }
     eprintln!("written to {}", output.display());
+    if json {
+        let score = match &reference {
+            Some(r) => Some(score_clipped(&out.x, r)?),
+            None => None,
+        };
+        let record = run_record(operator, method_text, &op.describe(), output, &out, score);
+        println!("{record}");
+    }
     Ok(())
+}
+
+/// PSNR (dB) and SSIM (7x7 uniform window, sample covariance: scikit-image's default) of
+/// the estimate against `reference`, both with data range 1, on the estimate clipped to
+/// `[0, 1]`; complex estimates are scored by their magnitude. This is the convention of
+/// the Python peer scripts (scripts/peers), so the numbers compare one to one.
+fn score_clipped(x: &AnyArray, reference: &ndarray::ArrayD<f32>) -> Result<(f64, f64)> {
+    let xc = methods::real_image(x).mapv(|v| v.clamp(0.0, 1.0));
+    Ok((
+        posterior::metrics::psnr(xc.view(), reference.view(), 1.0),
+        posterior::metrics::ssim_uniform7(xc.view(), reference.view(), 1.0)?,
+    ))
+}
+
+/// The `reconstruct --json` record. `objective` is the last value the method reported and
+/// `objective_iter` the iteration it belongs to (both `null` for direct methods and
+/// methods that do not evaluate it); an infinite PSNR
+/// (exact match) is written as `null`, as JSON has no infinity.
+fn run_record(
+    operator: &str,
+    method: &str,
+    described: &str,
+    output: &Path,
+    out: &methods::Outcome,
+    score: Option<(f64, f64)>,
+) -> serde_json::Value {
+    let last = out.history.iter().rev().find(|r| r.objective.is_some());
+    let mut record = serde_json::json!({
+        "method": method,
+        "operator": operator,
+        "operator_describe": described,
+        "iterations": out.iterations,
+        "termination": out.termination,
+        "seconds": out.seconds,
+        "counts": { "forward": out.counts.forward, "adjoint": out.counts.adjoint },
+        "objective": last.and_then(|r| r.objective),
+        "objective_iter": last.map(|r| r.iter),
+        "output": output.display().to_string(),
+    });
+    if let Some((psnr, ssim)) = score {
+        record["psnr"] = serde_json::json!(psnr);
+        record["ssim"] = serde_json::json!(ssim);
+    }
+    record
 }
 
 /// A flag raised by the first Ctrl-C, so an iterative method stops after its current

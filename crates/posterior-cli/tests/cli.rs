@@ -406,3 +406,136 @@ fn help_and_list_document_the_specs() {
     let o = run(&["simulate", "--help"]);
     assert!(o.status.success());
 }
+
+/// `reconstruct --json`: one JSON object on stdout whose scores equal the library's
+/// metrics on the written estimate (clipped to [0, 1]; magnitude for complex estimates).
+#[test]
+fn reconstruct_json_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = test_image(dir.path());
+    let truth: ArrayD<f32> = posterior::io::read_image(&x).unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let blur = "blur:kernel=gaussian,size=5,std=1.0";
+    let o = run(&[
+        "simulate",
+        "--operator",
+        blur,
+        "--noise",
+        "gaussian:sigma=0.01",
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        &path("y.npy"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reconstruct = |op: &str, y: &str, method: &str, out: &str, reference: bool| {
+        let mut args = vec![
+            "reconstruct",
+            "--operator",
+            op,
+            "--measurements",
+            y,
+            "--method",
+            method,
+            "--output",
+            out,
+            "--quiet",
+            "--json",
+        ];
+        if reference {
+            args.extend(["--reference", x.to_str().unwrap()]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1, "one line on stdout: {text}");
+        serde_json::from_str::<serde_json::Value>(text.trim()).unwrap()
+    };
+    let v = reconstruct(blur, &path("y.npy"), "mle:iters=7", &path("e.npy"), true);
+    assert_eq!(v["method"], "mle:iters=7");
+    assert_eq!(v["operator"], blur);
+    assert_eq!(v["iterations"], 7, "{v}");
+    // the least-squares objective 1/2 |A x - y|^2 of the last iterate is positive
+    assert_eq!(v["objective_iter"], 7, "{v}");
+    assert!(v["objective"].as_f64().is_some_and(|o| o > 0.0), "{v}");
+    assert!(v["termination"].as_str().is_some_and(|t| !t.is_empty()));
+    let secs = v["seconds"].as_f64().unwrap();
+    assert!(secs > 0.0 && secs < 60.0, "{v}");
+    assert!(v["counts"]["forward"].as_u64().unwrap() >= 7, "{v}");
+    assert!(v["counts"]["adjoint"].as_u64().unwrap() >= 7, "{v}");
+    let est = match posterior::io::read_array(path("e.npy")).unwrap() {
+        posterior::io::AnyArray::Real(a) => a,
+        _ => panic!("real estimate expected"),
+    };
+    let clipped = est.mapv(|v| v.clamp(0.0, 1.0));
+    let psnr = posterior::metrics::psnr(clipped.view(), truth.view(), 1.0);
+    let ssim = posterior::metrics::ssim_uniform7(clipped.view(), truth.view(), 1.0).unwrap();
+    assert!(
+        (v["psnr"].as_f64().unwrap() - psnr).abs() < 1e-9,
+        "{v} vs {psnr}"
+    );
+    assert!(
+        (v["ssim"].as_f64().unwrap() - ssim).abs() < 1e-9,
+        "{v} vs {ssim}"
+    );
+    assert!(psnr > 25.0 && ssim > 0.5, "{psnr} {ssim}");
+    // without --reference there is no score
+    let v = reconstruct(blur, &path("y.npy"), "adjoint", &path("a.npy"), false);
+    assert!(v.get("psnr").is_none() && v.get("ssim").is_none(), "{v}");
+    assert_eq!(v["iterations"], 0);
+    assert!(v["objective"].is_null() && v["objective_iter"].is_null());
+
+    // complex MRI with a row mask read from a file: scored on the magnitude
+    let rows: Vec<f32> = (0..48)
+        .map(|r| f32::from(r % 3 == 0 || (20..28).contains(&r)))
+        .collect();
+    let mask = ArrayD::from_shape_vec(ndarray::IxDyn(&[48]), rows).unwrap();
+    posterior::io::write_npy_real(path("rows.npy"), &mask.view()).unwrap();
+    let mri = format!("mri:mask={},complex=true", path("rows.npy"));
+    let o = run(&[
+        "simulate",
+        "--operator",
+        &mri,
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        &path("k.npy"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = reconstruct(&mri, &path("k.npy"), "adjoint", &path("zf.npy"), true);
+    let zf = match posterior::io::read_array(path("zf.npy")).unwrap() {
+        posterior::io::AnyArray::Complex(a) => a.mapv(|c| c.norm().clamp(0.0, 1.0)),
+        _ => panic!("complex estimate expected"),
+    };
+    let psnr = posterior::metrics::psnr(zf.view(), truth.view(), 1.0);
+    let ssim = posterior::metrics::ssim_uniform7(zf.view(), truth.view(), 1.0).unwrap();
+    assert!(
+        (v["psnr"].as_f64().unwrap() - psnr).abs() < 1e-9,
+        "{v} vs {psnr}"
+    );
+    assert!(
+        (v["ssim"].as_f64().unwrap() - ssim).abs() < 1e-9,
+        "{v} vs {ssim}"
+    );
+    assert!(
+        v["operator_describe"]
+            .as_str()
+            .unwrap()
+            .contains("mask file"),
+        "{v}"
+    );
+    // a mask of the wrong size is one clear error line
+    let o = run(&[
+        "apply",
+        "--operator",
+        &mri,
+        "--input",
+        &path("k.npy"),
+        "--output",
+        &path("bad.npy"),
+        "--adjoint",
+        "--shape",
+        "40x48",
+    ]);
+    assert_clean_error(&o, "MRI mask");
+}

@@ -24,7 +24,8 @@
 //! image axis) with a fully sampled centre band, chosen at random or equispaced, or a
 //! variable-density random 2-D point mask (M. Lustig, D. Donoho, J. M. Pauly, "Sparse MRI:
 //! the application of compressed sensing for rapid MR imaging", Magn. Reson. Med. 58(6),
-//! 2007).
+//! 2007). A mask can also be read from a file ([`read_mask`], spec `mri:mask=PATH`), e.g.
+//! the one a Python peer used, in the same centred layout as `sigpy.fft(center=True)`.
 
 use std::marker::PhantomData;
 
@@ -617,6 +618,60 @@ impl<D: Scalar> LinearOperator for Mri<D> {
     }
 }
 
+/// Read a centred k-space sampling mask for `h x w` planes from a file: non-zero (and
+/// finite) entries are sampled.
+///
+/// Accepted files: a `.npy` of float32 or float64 (save a boolean or integer mask with
+/// `np.save(path, mask.astype(np.float32))`) or a PNG (8/16-bit gray; RGB images are
+/// refused). Accepted shapes: `[h, w]` (or `[1, h, w]`) for a full 2-D mask, and `[h]` or
+/// `[h, 1]` for a mask of whole k-space rows (phase encodes along the first axis), which is
+/// repeated over the `w` columns. The layout is centred: row `h/2`, column `w/2` is the
+/// zero frequency, as in [`MaskKind::generate`] and `sigpy.fft(center=True)`.
+///
+/// Errors: [`Error::Io`] / [`Error::Format`] when the file cannot be read or decoded,
+/// [`Error::NonFinite`] for NaN/inf entries, [`Error::Shape`] for any other shape, and
+/// [`Error::Param`] for a mask that samples nothing.
+pub fn read_mask(path: &std::path::Path, h: usize, w: usize) -> Result<Array2<bool>> {
+    let name = path.display().to_string();
+    let arr = match crate::io::read_array(path)? {
+        crate::io::AnyArray::Real(a) => a,
+        crate::io::AnyArray::Complex(a) => {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the MRI mask holds complex data of shape {:?}; save a real 0/1 array",
+                    a.shape()
+                ),
+            });
+        }
+    };
+    crate::io::check_finite(&name, arr.view())?;
+    let shape = arr.shape().to_vec();
+    let rows_only = shape == [h] || (shape == [h, 1] && w != 1);
+    let mask = if rows_only {
+        let rows: Vec<bool> = arr.iter().map(|&v| v != 0.0).collect();
+        Array2::from_shape_fn((h, w), |(u, _)| rows[u])
+    } else if shape == [h, w] || shape == [1, h, w] {
+        Array2::from_shape_vec((h, w), arr.iter().map(|&v| v != 0.0).collect())
+            .map_err(|e| Error::param("mask", e.to_string()))?
+    } else {
+        return Err(Error::Shape {
+            context: format!(
+                "MRI mask {name} (must be [H, W] = [{h}, {w}], or [H] / [H, 1] for whole rows)"
+            ),
+            expected: vec![h, w],
+            got: shape,
+        });
+    };
+    if !mask.iter().any(|&b| b) {
+        return Err(Error::param(
+            "mask",
+            format!("the MRI mask {name} samples no k-space point (all entries are zero)"),
+        ));
+    }
+    Ok(mask)
+}
+
 /// Build an `mri` operator from its spec for images of `shape`.
 pub fn build(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
     let args = spec.args(&[
@@ -626,6 +681,29 @@ pub fn build(spec: &Spec, shape: &[usize]) -> Result<AnyOperator> {
     let center = args.f32("center", 0.08)? as f64;
     let seed = args.u64("seed", 0)?;
     let complex = args.bool("complex", false)?;
+    let mask_arg = args.str_opt("mask").unwrap_or("lines");
+    if !matches!(mask_arg, "lines" | "vd2d") {
+        if !(mask_arg.ends_with(".npy") || mask_arg.ends_with(".png")) {
+            return Err(Error::Spec(format!(
+                "`mri`: mask={mask_arg} is neither lines, vd2d, nor a .npy/.png mask file"
+            )));
+        }
+        for k in ["accel", "center", "lines", "power", "seed"] {
+            if args.has(k) {
+                return Err(Error::Spec(format!(
+                    "`mri`: `{k}` does not apply to a mask read from a file (mask={mask_arg})"
+                )));
+            }
+        }
+        let (_, h, w) = planes(shape)?;
+        let mask = read_mask(std::path::Path::new(mask_arg), h, w)?;
+        let label = format!("mask file {mask_arg}");
+        return Ok(if complex {
+            AnyOperator::Complex(Box::new(ComplexMri::with_label(shape, mask, label)?))
+        } else {
+            AnyOperator::RealToComplex(Box::new(RealMri::with_label(shape, mask, label)?))
+        });
+    }
     let kind = match args.choice("mask", &["lines", "vd2d"], "lines")?.as_str() {
         "lines" => {
             if args.has("power") {
@@ -1086,6 +1164,72 @@ mod tests {
         assert!(RealMri::new(&[2, 2, 8, 6], Array2::from_elem((8, 6), true)).is_err());
         let op = RealMri::new(&[8, 6], Array2::from_elem((8, 6), true)).unwrap();
         assert!(op.describe().contains("custom mask"));
+    }
+
+    #[test]
+    fn masks_read_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (h, w) = (10usize, 6usize);
+        // a 2-D point mask (float32 .npy, centred layout) equals the operator's mask
+        let m2 = Array2::from_shape_fn((h, w), |(u, v)| (u * 7 + v * 3) % 4 == 0);
+        let p2 = dir.path().join("m2.npy");
+        let f2 = m2.mapv(|b| b as u8 as f32).into_dyn();
+        crate::io::write_npy_real(&p2, &f2.view()).unwrap();
+        let spec = format!("mri:mask={},complex=true", p2.display());
+        let op = build(&Spec::parse(&spec).unwrap(), &[h, w]).unwrap();
+        assert!(matches!(op, AnyOperator::Complex(_)));
+        assert!(op.describe().contains("mask file"), "{}", op.describe());
+        let direct = ComplexMri::new(&[h, w], m2.clone()).unwrap();
+        let x: ArrayD<c32> = random_array(&[h, w], 4);
+        let AnyOperator::Complex(a) = &op else {
+            unreachable!()
+        };
+        assert_eq!(a.apply(x.view()), direct.apply(x.view()));
+        // sampled k-space points keep F x, the others are exactly zero
+        let k = a.apply(x.view());
+        let full = naive_centred_dft(x.as_slice().unwrap(), h, w, -1.0);
+        for (i, (got, want)) in k.iter().zip(&full).enumerate() {
+            if m2.as_slice().unwrap()[i] {
+                assert!((got - want).norm() < 1e-5);
+            } else {
+                assert_eq!(*got, c32::new(0.0, 0.0));
+            }
+        }
+        // a row mask [H] and [H, 1] is repeated over the columns; any non-zero samples
+        let rows = [0.0f32, 0.0, 1.0, 0.0, 0.0, 2.5, 0.0, -1.0, 0.0, 0.0];
+        let want = Array2::from_shape_fn((h, w), |(u, _)| rows[u] != 0.0);
+        for shape in [vec![h], vec![h, 1]] {
+            let p = dir.path().join(format!("rows{}.npy", shape.len()));
+            let a = ArrayD::from_shape_vec(IxDyn(&shape), rows.to_vec()).unwrap();
+            crate::io::write_npy_real(&p, &a.view()).unwrap();
+            assert_eq!(read_mask(&p, h, w).unwrap(), want);
+            let spec = format!("mri:mask={}", p.display());
+            let op = build(&Spec::parse(&spec).unwrap(), &[2, h, w]).unwrap();
+            assert!(matches!(op, AnyOperator::RealToComplex(_)));
+            assert!(op.describe().contains("30.0%"), "{}", op.describe());
+        }
+        // a PNG mask (0 / 255) reads the same as the .npy
+        let pp = dir.path().join("m2.png");
+        crate::io::write_png(&pp, &f2.view(), 8).unwrap();
+        assert_eq!(read_mask(&pp, h, w).unwrap(), m2);
+        // wrong shapes, missing files, empty masks and mixed keys are refused clearly
+        let err = read_mask(&p2, w, h).unwrap_err().to_string();
+        assert!(err.contains("MRI mask") && err.contains("[6, 10]"), "{err}");
+        assert!(matches!(read_mask(&p2, h, w + 1), Err(Error::Shape { .. })));
+        let missing = dir.path().join("nope.npy");
+        assert!(matches!(read_mask(&missing, h, w), Err(Error::Io { .. })));
+        let pz = dir.path().join("zero.npy");
+        let z = ArrayD::<f32>::zeros(IxDyn(&[h, w]));
+        crate::io::write_npy_real(&pz, &z.view()).unwrap();
+        assert!(matches!(read_mask(&pz, h, w), Err(Error::Param { .. })));
+        let pc = dir.path().join("c.npy");
+        let c = ArrayD::from_elem(IxDyn(&[h, w]), c32::new(1.0, 0.0));
+        crate::io::write_npy_complex(&pc, &c.view()).unwrap();
+        assert!(matches!(read_mask(&pc, h, w), Err(Error::Format { .. })));
+        let parse = |s: String| build(&Spec::parse(&s).unwrap(), &[h, w]);
+        assert!(parse(format!("mri:mask={},accel=2", p2.display())).is_err());
+        assert!(parse(format!("mri:mask={},seed=1", p2.display())).is_err());
+        assert!(parse("mri:mask=holes.txt".to_string()).is_err());
     }
 
     #[test]

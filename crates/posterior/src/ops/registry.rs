@@ -234,7 +234,7 @@ pub fn registry() -> Vec<OperatorEntry> {
                 ),
                 (
                     "mask",
-                    "lines (whole phase-encode rows along axis 0) | vd2d (variable-density random points) (default lines)",
+                    "lines (whole phase-encode rows along axis 0) | vd2d (variable-density random points) | PATH of a .npy (float32/float64) or .png mask file in centred layout, shape [H, W], or [H] / [H, 1] for whole rows; non-zero = sampled; accel, center, lines, power and seed do not apply (default lines)",
                 ),
                 (
                     "lines",
