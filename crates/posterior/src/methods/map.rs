@@ -62,7 +62,7 @@ pub const TIKHONOV_KEYS: &[(&str, &str)] = &[
         "lambda",
         "weight of (lambda/2)||R x||^2 (default alpha sigma^2, alpha = 100 | 50 | 30 by reg)",
     ),
-    ("reg", "identity | gradient | laplacian (default identity)"),
+    ("reg", "identity | gradient | laplacian (default gradient)"),
     (
         "boundary",
         "periodic | neumann finite differences (default periodic)",
@@ -95,7 +95,10 @@ pub const TV_KEYS: &[(&str, &str)] = &[
         "tol",
         "relative tolerance of the primal/dual residual test (default 1e-4; 0 = all iterations)",
     ),
-    ("rho", "admm: initial penalty (default 20 lambda)"),
+    (
+        "rho",
+        "admm: initial penalty (default 20 lambda); ladmm: 1/step of the z-update (default 0.1)",
+    ),
     (
         "adapt",
         "admm: residual balancing of rho during the first half of the iterations (default true)",
@@ -283,8 +286,8 @@ impl<O: LinearOperator> Prox<O::Domain> for LsProx<'_, O> {
 /// Robust estimate of the noise standard deviation in `y` (per real component): the median
 /// absolute deviation of the finest diagonal Haar detail coefficients,
 /// `σ̂ = median(|(a − b − c + d)/2|)/0.6745` over the 2x2 blocks of the last two axes whose
-/// four entries are all measured (Donoho & Johnstone 1994); for complex (k-space) data only
-/// the blocks outside the central half of each axis count. 1-D data use first differences
+/// four entries are all measured (Donoho & Johnstone 1994); for complex (k-space) data the
+/// raw measured entries in the outer corners (beyond 3/8 of each axis from the centre). 1-D data use first differences
 /// of measured pairs, `|a − b|/√2`. Returns `None` when fewer than 16 blocks qualify.
 pub fn estimate_sigma(y: &AnyArray, measured: Option<&ArrayD<bool>>) -> Option<f64> {
     fn collect<T: Scalar>(
@@ -312,6 +315,22 @@ pub fn estimate_sigma(y: &AnyArray, measured: Option<&ArrayD<bool>>) -> Option<f
         let ms = mflat
             .as_ref()
             .map(|m| m.as_slice().expect("standard layout"));
+        if outer_only {
+            // k-space (complex data): the raw measured entries of the outer corners, where
+            // the image's spectrum has decayed below the noise
+            for p in 0..lead {
+                let base = p * h * w;
+                for i in (0..h).filter(|i| i.abs_diff(h / 2) >= 3 * h / 8) {
+                    for j in (0..w).filter(|j| j.abs_diff(w / 2) >= 3 * w / 8) {
+                        let k = base + i * w + j;
+                        if ms.is_none_or(|m| m[k]) {
+                            out.push(part(ys[k]).abs());
+                        }
+                    }
+                }
+            }
+            return out;
+        }
         for p in 0..lead {
             let base = p * h * w;
             for i in 0..h / 2 {
@@ -324,14 +343,6 @@ pub fn estimate_sigma(y: &AnyArray, measured: Option<&ArrayD<bool>>) -> Option<f
                     ];
                     if let Some(ms) = ms
                         && !idx.iter().all(|&k| ms[k])
-                    {
-                        continue;
-                    }
-                    // k-space (complex data): only the outer frequencies, where the
-                    // image's spectrum has decayed below the noise
-                    if outer_only
-                        && (2 * i).abs_diff(h / 2) < h / 4
-                        && (2 * j).abs_diff(w / 2) < w / 4
                     {
                         continue;
                     }
@@ -541,7 +552,7 @@ where
     O::Range: ArrayElem,
 {
     let args = method.args(&keys_of(TIKHONOV_KEYS))?;
-    let reg = args.choice("reg", &["identity", "gradient", "laplacian"], "identity")?;
+    let reg = args.choice("reg", &["identity", "gradient", "laplacian"], "gradient")?;
     let which = ["identity", "gradient", "laplacian"]
         .iter()
         .position(|r| *r == reg)
@@ -688,9 +699,19 @@ where
                 &dyn LinearOperator<Domain = O::Domain, Range = O::Domain>,
                 &dyn Prox<O::Domain>,
             ) = if nonneg { (&pair, &sep) } else { (&d, g_tv) };
+            // Default steps τ/σ = 900 with τσ‖K‖² = 0.98 (‖K‖² ≤ 8, or 9 with [D; I]):
+            // the data prox is exact, so long primal steps pay (MRI brain 4x, 100
+            // iterations: 28.8 dB against 27.8 dB with equal steps).
+            let kn = if nonneg { 3.0f64 } else { 8f64.sqrt() };
+            let (tau, sig) = match (args.f32_opt("tau")?, args.f32_opt("sigma")?) {
+                (Some(t), Some(sg)) => (t as f64, sg as f64),
+                (Some(t), None) => (t as f64, 0.99 / (t as f64 * kn * kn)),
+                (None, Some(sg)) => (0.99 / (sg as f64 * kn * kn), sg as f64),
+                (None, None) => (30.0 * 0.99 / kn, 0.99 / (30.0 * kn)),
+            };
             let params = PdhgParams {
-                tau: args.f32_opt("tau")?.map(|v| v as f64),
-                sigma: args.f32_opt("sigma")?.map(|v| v as f64),
+                tau: Some(tau),
+                sigma: Some(sig),
                 eps_rel: s.tol,
                 ..PdhgParams::default()
             };
@@ -790,7 +811,9 @@ where
     let log_objective = opts.json_log.is_some();
     let (report, what) = if solver == "ladmm" {
         let params = LinearizedAdmmParams {
-            lambda: args.f32("rho", 1.0).map(|r| 1.0 / r as f64)?,
+            // λ = 1/ρ = 10, μ = 0.99 λ/‖K‖² (measured on CT: ρ = 0.1 / 1 / 10 gave
+            // 31.4 / 20.8 / 15.7 dB after 300 iterations)
+            lambda: args.f32("rho", 0.1).map(|r| 1.0 / r as f64)?,
             eps_rel: s.tol,
             ..LinearizedAdmmParams::default()
         };
