@@ -361,8 +361,10 @@ fn default_lambda_uses_the_noise_level() {
     assert!(est > 0.015 && est < 0.03, "k-space estimate {est}");
     // a run without lambda reports the default it used: 10 sigma^2 for tv
     let (spec, a, y) = problem("denoise", &x, 0.05, 8);
-    let mut opts = RunOptions::default();
-    opts.noise = Some(NoiseModel::Gaussian { sigma: 0.05 });
+    let opts = RunOptions {
+        noise: Some(NoiseModel::Gaussian { sigma: 0.05 }),
+        ..RunOptions::default()
+    };
     let out = methods::reconstruct(&spec, &a, &y, &Spec::parse("tv").unwrap(), opts).unwrap();
     assert!(out.summary.contains("lambda = 2.500e-2"), "{}", out.summary);
     assert!(psnr(&x, &out) > 29.0, "{:.2}", psnr(&x, &out));
