@@ -41,26 +41,13 @@ pub const ALPHA_TV: f64 = 10.0;
 /// `α` of the wavelet/DCT `ℓ1` prior.
 pub const ALPHA_L1: f64 = 15.0;
 /// `α` of the Tikhonov prior for `reg=identity`, `gradient`, `laplacian`.
-pub const ALPHA_TIKHONOV: [f64; 3] = [100.0, 50.0, 30.0];
-
-/// Keys shared by the MAP methods.
-pub const COMMON_KEYS: &[(&str, &str)] = &[
-    (
-        "lambda",
-        "regularization weight (default alpha * sigma^2, sigma from the noise model or estimated from y)",
-    ),
-    ("iters", "iteration limit"),
-    (
-        "tol",
-        "relative tolerance of the method's own convergence test, 0 = run all iterations",
-    ),
-];
+pub const ALPHA_TIKHONOV: [f64; 3] = [100.0, 30.0, 30.0];
 
 /// Keys of `tikhonov`.
 pub const TIKHONOV_KEYS: &[(&str, &str)] = &[
     (
         "lambda",
-        "weight of (lambda/2)||R x||^2 (default alpha sigma^2, alpha = 100 | 50 | 30 by reg)",
+        "weight of (lambda/2)||R x||^2 (default alpha sigma^2, alpha = 100 | 30 | 30 by reg)",
     ),
     ("reg", "identity | gradient | laplacian (default gradient)"),
     (
