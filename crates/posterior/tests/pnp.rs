@@ -216,6 +216,28 @@ fn red_converges_to_its_stationarity_equation() {
 }
 
 #[test]
+fn a_diverging_iteration_is_reported() {
+    // PGD with step 50 on a blur (‖A‖ = 1) amplifies the residual up to 49 times a step
+    let x = natural(32);
+    let (_, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.02, 3);
+    let op = real_op(&a);
+    let yv = real(&y);
+    let ca = Counted::new(op);
+    let d = LaplaceSmoother { beta: 0.01 };
+    let x0 = ca.adjoint(yv.view());
+    let p = params(Scheme::Pgd { accel: false }, 1.0, Some(50.0), 0.0);
+    let mut s = Pnp::new(&ca, yv.view(), &d, None, x0.view(), p).unwrap();
+    let e = match Driver::new(200).run(&mut s) {
+        Ok(r) => panic!("must diverge, got {}", r.summary()),
+        Err(e) => e,
+    };
+    assert!(matches!(e, posterior::error::Error::Diverged { .. }), "{e}");
+    // schemes with a data step refuse to run without one
+    let p = params(Scheme::Admm, 1.0, None, 0.0);
+    assert!(Pnp::new(&ca, yv.view(), &d, None, x0.view(), p).is_err());
+}
+
+#[test]
 fn zhao_super_resolution_solve_matches_cg() {
     for (factor, shape, filter) in [
         (2usize, vec![32usize, 32], Filter::Bicubic),
@@ -392,4 +414,31 @@ fn bad_specs_are_refused() {
         "the error lists the valid denoisers: {e}"
     );
     assert!(methods::methods().iter().any(|m| m.name == "dpir"));
+}
+
+/// Figures for the report (run with `--ignored --nocapture`): PnP-BM3D and DPIR against TV
+/// on the 256x256 camera image.
+#[test]
+#[ignore = "slow: 256x256 BM3D inside 24-30 iterations per method"]
+fn figures_camera_256() {
+    let cam = posterior::data::bundled("camera").unwrap().into_dyn();
+    let x = ArrayD::from_shape_fn(IxDyn(&[256, 256]), |i| cam[[i[0], i[1]]]);
+    let sigma = 0.01;
+    for op in [
+        "blur:kernel=gaussian,size=9,std=1.6",
+        "sr:factor=2",
+        "inpaint:keep=0.3,seed=1",
+    ] {
+        let (spec, a, y) = problem(op, &x, sigma, 9);
+        for m in ["tv", "pnp-admm", "dpir"] {
+            let t = std::time::Instant::now();
+            let o = solve(&spec, &a, &y, m, opts(sigma));
+            eprintln!(
+                "camera256 {op} sigma={sigma}: {m} {:.2} dB, {:.1} s wall, {} iterations",
+                psnr(&x, &o.x),
+                t.elapsed().as_secs_f64(),
+                o.iterations
+            );
+        }
+    }
 }

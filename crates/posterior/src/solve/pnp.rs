@@ -191,9 +191,11 @@ impl Schedule {
 pub enum Penalty {
     /// A constant `ρ`.
     Fixed(f32),
-    /// DPIR's coupling `ρ_k = λ σ_n² / σ_k²` (Zhang et al. 2021, eq. (12)-(13) with the
-    /// `½‖·‖²` data term): the prior `λ R(x)` under noise `σ_n` split with weight `ρ_k`
-    /// makes the prior step a denoiser at level `σ_k = σ_n sqrt(λ/ρ_k)`.
+    /// DPIR's coupling `ρ_k = λ σ_n² / σ_k²` (Zhang et al., IEEE TPAMI 2021, HQS data step
+    /// `argmin ‖y − Ax‖² + α_k‖x − z‖²` with `α_k = λ σ_n²/σ_k²`, as in their reference
+    /// `get_rho_sigma`; the same in the `½‖·‖²` convention): the prior `λ R(x)` under noise
+    /// `σ_n` split with weight `ρ_k` makes the prior step a denoiser at level
+    /// `σ_k = σ_n sqrt(λ/ρ_k)`.
     Coupled {
         /// `λ` (DPIR's default for deblurring: 0.23).
         lambda: f32,
