@@ -425,9 +425,9 @@ fn figures_camera_256() {
     let x = ArrayD::from_shape_fn(IxDyn(&[256, 256]), |i| cam[[i[0], i[1]]]);
     let sigma = 0.01;
     for op in [
+        "inpaint:keep=0.3,seed=1",
         "blur:kernel=gaussian,size=9,std=1.6",
         "sr:factor=2",
-        "inpaint:keep=0.3,seed=1",
     ] {
         let (spec, a, y) = problem(op, &x, sigma, 9);
         for m in ["tv", "pnp-admm", "dpir"] {
