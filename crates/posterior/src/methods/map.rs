@@ -421,7 +421,7 @@ fn boundary(a: &Args) -> Result<DiffBoundary> {
 }
 
 /// `x0 = c Aᴴy` with `c = ‖Aᴴy‖²/‖A Aᴴy‖²`, the best multiple of the back-projection.
-fn start<O: LinearOperator>(a: &O, y: ArrayViewD<O::Range>) -> ArrayD<O::Domain> {
+pub(crate) fn start<O: LinearOperator>(a: &O, y: ArrayViewD<O::Range>) -> ArrayD<O::Domain> {
     let aty = a.adjoint(y);
     let aaty = a.apply(aty.view());
     let num: f64 = aty.iter().map(|v| v.abs2() as f64).sum();
@@ -432,7 +432,7 @@ fn start<O: LinearOperator>(a: &O, y: ArrayViewD<O::Range>) -> ArrayD<O::Domain>
 
 /// Lipschitz constant `‖A‖²` of the least-squares gradient: exact from the Gram when known,
 /// else a 1%-enlarged power-iteration estimate.
-fn lipschitz<O: LinearOperator>(a: &O) -> f64 {
+pub(crate) fn lipschitz<O: LinearOperator>(a: &O) -> f64 {
     match a.gram() {
         Some(Gram::Scalar(c)) => c as f64,
         Some(Gram::Pixel(d)) => d.iter().fold(0.0f32, |m, &v| m.max(v)) as f64,

@@ -21,6 +21,7 @@ use crate::solve::{Callback, Driver, IterRecord, JsonLog, MleParams, Report};
 use crate::spec::Spec;
 
 pub mod map;
+pub mod pnp;
 
 /// One registered method family.
 pub struct MethodEntry {
@@ -72,6 +73,36 @@ pub fn methods() -> Vec<MethodEntry> {
             name: "dct",
             summary: "DCT sparsity: argmin ½||A x - y||^2 + λ||C x||_1, C the orthonormal 2-D DCT (global or 8x8), by FISTA or ADMM",
             keys: map::DCT_KEYS,
+        },
+        MethodEntry {
+            name: "pnp-admm",
+            summary: "Plug-and-Play ADMM with any denoiser: x = (A^H A + rho I)^-1 (A^H y + rho (z - u)), z = D(x + u, sigma), u += x - z",
+            keys: pnp::PNP_KEYS,
+        },
+        MethodEntry {
+            name: "pnp-hqs",
+            summary: "Plug-and-Play half-quadratic splitting: x = (A^H A + rho I)^-1 (A^H y + rho z), z = D(x, sigma)",
+            keys: pnp::PNP_KEYS,
+        },
+        MethodEntry {
+            name: "pnp-drs",
+            summary: "Plug-and-Play Douglas-Rachford splitting: x = prox_{f/rho}(s), z = D(2x - s, sigma), s += z - x",
+            keys: pnp::PNP_KEYS,
+        },
+        MethodEntry {
+            name: "pnp-pgd",
+            summary: "Plug-and-Play proximal gradient (optionally FISTA): x = D(x - step A^H (A x - y), sigma)",
+            keys: pnp::PGD_KEYS,
+        },
+        MethodEntry {
+            name: "dpir",
+            summary: "DPIR (Zhang et al. 2021): HQS with denoiser levels log-spaced from 49/255 to the noise level and rho_k = lambda sigma_n^2 / sigma_k^2",
+            keys: pnp::DPIR_KEYS,
+        },
+        MethodEntry {
+            name: "red",
+            summary: "Regularization by Denoising (Romano et al. 2017): A^H (A x - y) + lambda (x - D(x)) = 0 by fixed point, gradient descent or ADMM",
+            keys: pnp::RED_KEYS,
         },
     ]
 }
@@ -349,6 +380,9 @@ pub fn reconstruct(
             }
         }
         name @ ("tikhonov" | "tv" | "wavelet" | "dct") => map::run(name, op, y, method, &mut opts),
+        name @ ("pnp-admm" | "pnp-hqs" | "pnp-drs" | "pnp-pgd" | "dpir" | "red") => {
+            pnp::run(name, op_spec, op, y, method, &mut opts)
+        }
         other => {
             let names: Vec<&str> = methods().iter().map(|m| m.name).collect();
             Err(Error::Spec(format!(

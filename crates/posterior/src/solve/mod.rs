@@ -27,6 +27,7 @@ pub mod fista;
 pub mod landweber;
 pub mod lsqr;
 pub mod pdhg;
+pub mod pnp;
 pub mod quadratic;
 
 pub use admm::{Admm, AdmmParams, LinearizedAdmm, LinearizedAdmmParams};

@@ -1,0 +1,480 @@
+//! Plug-and-Play and RED methods: `pnp-admm`, `pnp-hqs`, `pnp-drs`, `pnp-pgd`, `dpir`, `red`
+//! (the algorithms are in [`crate::solve::pnp`]).
+//!
+//! `denoiser=` names a denoiser spec ([`crate::denoise::build_denoiser`]); its own options
+//! are given after a `;` instead of `:` and separated by `;` instead of `,`, because `,`
+//! separates the method's keys: `pnp-admm:denoiser=bm3d;profile=high,iters=40`.
+//!
+//! Default levels, all derived from the noise level `σ_n` of the measurements (the
+//! simulation's `σ` when known, else estimated; see [`super::map::noise_level`]):
+//! - `dpir` (Zhang et al., "Plug-and-play image restoration with deep denoiser prior", IEEE
+//!   TPAMI 44(10), 2021): half-quadratic splitting with `K = 24` iterations, denoiser levels
+//!   log-spaced from `σ_1 = 49/255` down to `σ_n`, and data weights
+//!   `ρ_k = λ σ_n²/σ_k²` with `λ = 0.23` (the paper's deblurring setting);
+//! - `pnp-admm`, `pnp-hqs`, `pnp-drs`, `pnp-pgd`: the same annealing over the first two
+//!   thirds of `iters = 30` iterations, then fixed at `σ_n` until the relative change of
+//!   the iterate falls below `tol = 1e-4`; `sigma=` fixes the denoiser level and `rho=`
+//!   the penalty instead (default `ρ_k = λ σ_n²/σ_k²` with `λ = 1`, the Bayesian weight
+//!   of the denoiser's implicit prior, for ADMM and DRS, whose fixed point with
+//!   `σ_k = σ_n` on denoising is `D(y, σ_n)` itself; DPIR's `λ = 0.23` for HQS; then the iteration is the classical fixed-parameter PnP, whose
+//!   fixed point with a linear symmetric denoiser is a known quadratic problem);
+//!   `pnp-pgd` steps `γ = 1/‖A‖²`;
+//! - `red` (Romano, Elad & Milanfar 2017): `λ = 0.02 (255 σ_n)²` (their `λ = 0.02` with
+//!   the `1/(2σ²)` data term on the `[0, 255]` scale) and denoiser level `σ_d = 2.3 σ_n`
+//!   (their `σ_f = 3.25` for `σ = √2`), floored at `1/255`.
+//!
+//! Every method starts from a lightly regularized gradient-Tikhonov estimate (see
+//! `tikhonov_start`), not from the back-projection.
+//!
+//! Data steps: exact for denoising, circular blur, inpainting and MRI (Fourier/pixel
+//! diagonal Gram), Zhao et al.'s closed form for `sr`, and `cg=10` warm-started conjugate
+//! gradient iterations per step otherwise (CT, CS).
+//!
+//! Complex images (`mri:complex=true`) are denoised part by part (real and imaginary parts
+//! separately, see [`PnpElem`]).
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use super::map::{ALPHA_TIKHONOV, lipschitz, noise_level};
+use super::{ArrayElem, Outcome, RunOptions, driver_for, outcome};
+use crate::denoise::{Denoiser, build_denoiser};
+use crate::error::{Error, Result};
+use crate::io::AnyArray;
+use crate::ops::counted::Counted;
+use crate::ops::{AnyOperator, LinearOperator};
+use crate::scalar::{Scalar, c32};
+use crate::solve::pnp::{DataSolve, Penalty, Pnp, PnpElem, PnpParams, Schedule, Scheme};
+use crate::solve::quadratic::ShiftedNormal;
+use crate::spec::{Args, Spec};
+use crate::transforms::finite_diff::Gradient2d;
+
+/// DPIR's first denoiser level, 49/255.
+pub const SIGMA1: f32 = 49.0 / 255.0;
+/// DPIR's `λ` for deblurring.
+pub const DPIR_LAMBDA: f32 = 0.23;
+
+/// Keys of `pnp-admm`, `pnp-hqs` and `pnp-drs`.
+pub const PNP_KEYS: &[(&str, &str)] = &[
+    (
+        "denoiser",
+        "denoiser spec, options after `;` (default bm3d; e.g. bm3d;profile=high)",
+    ),
+    ("iters", "iteration limit (default 30)"),
+    (
+        "tol",
+        "relative change of x below which the iteration stops once sigma has settled (default 1e-4; 0 = all iterations)",
+    ),
+    (
+        "sigma",
+        "fixed denoiser level (default: annealed from sigma1 to the noise level over the first 2/3 of the iterations)",
+    ),
+    (
+        "sigma1",
+        "first denoiser level of the annealing (default 49/255)",
+    ),
+    (
+        "lambda",
+        "coupling of the penalty to the denoiser level, rho_k = lambda sigma_n^2 / sigma_k^2 (default 1 for pnp-admm and pnp-drs, 0.23 for pnp-hqs)",
+    ),
+    ("rho", "fixed penalty (default: coupled to sigma_k)"),
+    (
+        "cg",
+        "CG iterations per data step when there is no closed form (default 10)",
+    ),
+];
+
+/// Keys of `pnp-pgd`.
+pub const PGD_KEYS: &[(&str, &str)] = &[
+    (
+        "denoiser",
+        "denoiser spec, options after `;` (default bm3d)",
+    ),
+    ("iters", "iteration limit (default 30)"),
+    (
+        "tol",
+        "relative change of x below which the iteration stops once sigma has settled (default 1e-4)",
+    ),
+    (
+        "sigma",
+        "fixed denoiser level (default: annealed from sigma1 to the noise level)",
+    ),
+    (
+        "sigma1",
+        "first denoiser level of the annealing (default 49/255)",
+    ),
+    ("step", "gradient step (default 1/||A||^2)"),
+    ("accel", "true: FISTA extrapolation (default false)"),
+];
+
+/// Keys of `dpir`.
+pub const DPIR_KEYS: &[(&str, &str)] = &[
+    (
+        "denoiser",
+        "denoiser spec, options after `;` (default bm3d)",
+    ),
+    ("iters", "number of HQS iterations K (default 24)"),
+    ("sigma1", "first denoiser level (default 49/255)"),
+    (
+        "sigma",
+        "last denoiser level (default the noise level sigma_n)",
+    ),
+    (
+        "lambda",
+        "rho_k = lambda sigma_n^2 / sigma_k^2 (default 0.23)",
+    ),
+    (
+        "cg",
+        "CG iterations per data step when there is no closed form (default 10)",
+    ),
+];
+
+/// Keys of `red`.
+pub const RED_KEYS: &[(&str, &str)] = &[
+    (
+        "denoiser",
+        "denoiser spec, options after `;` (default bm3d)",
+    ),
+    ("solver", "fp | gd | admm (default fp)"),
+    (
+        "lambda",
+        "weight of the RED prior (lambda/2) x^T (x - D(x)) (default 0.02 (255 sigma_n)^2)",
+    ),
+    ("sigma", "denoiser level (default max(2.3 sigma_n, 1/255))"),
+    ("iters", "iteration limit (default 50; gd 200)"),
+    (
+        "tol",
+        "relative change of x below which the iteration stops (default 1e-4)",
+    ),
+    ("rho", "admm penalty beta (default lambda)"),
+    ("step", "gd step (default 1/(||A||^2 + lambda))"),
+    (
+        "cg",
+        "CG iterations per data step when there is no closed form (default 10)",
+    ),
+];
+
+/// The keys of method `name` (one of the PnP/RED methods).
+pub fn keys(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    Some(match name {
+        "pnp-admm" | "pnp-hqs" | "pnp-drs" => PNP_KEYS,
+        "pnp-pgd" => PGD_KEYS,
+        "dpir" => DPIR_KEYS,
+        "red" => RED_KEYS,
+        _ => return None,
+    })
+}
+
+/// Build the denoiser of a `denoiser=` value: `name` or `name;key=value;key=value`.
+pub fn denoiser_from(value: &str) -> Result<Box<dyn Denoiser>> {
+    let spec = match value.split_once(';') {
+        None => value.to_string(),
+        Some((name, rest)) => format!("{name}:{}", rest.replace(';', ",")),
+    };
+    build_denoiser(&Spec::parse(&spec)?)
+}
+
+/// Everything resolved from the spec, before the operator's element type is known.
+struct Plan {
+    params: PnpParams,
+    iters: usize,
+    cg: usize,
+    /// `Some`: the step is `1/(‖A‖² + extra)` computed per operator (PGD: 0, RED-GD: λ).
+    auto_step: Option<f32>,
+    describe: String,
+    sigma_n: f32,
+}
+
+fn positive(a: &Args, key: &str) -> Result<Option<f32>> {
+    match a.f32_opt(key)? {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        Some(v) => Err(Error::param(
+            key,
+            format!("must be finite and > 0, got {v}"),
+        )),
+    }
+}
+
+fn tolerance(a: &Args, default: f64) -> Result<f64> {
+    let t = match a.str_opt("tol") {
+        None => default,
+        Some(v) => v
+            .parse::<f64>()
+            .map_err(|_| Error::param("tol", format!("expects a number, got `{v}`")))?,
+    };
+    if !(t.is_finite() && t >= 0.0) {
+        return Err(Error::param(
+            "tol",
+            format!("must be finite and >= 0, got {t}"),
+        ));
+    }
+    Ok(t)
+}
+
+fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
+    let iters_default = match name {
+        "dpir" => 24,
+        "red" => 50,
+        _ => 30,
+    };
+    let mut iters = a.usize_in("iters", iters_default, 1, 1_000_000)?;
+    let cg = if a.has("cg") {
+        a.usize_in("cg", 10, 1, 100_000)?
+    } else {
+        10
+    };
+    let sigma1 = positive(a, "sigma1")?.unwrap_or(SIGMA1);
+    let sigma = positive(a, "sigma")?;
+    let lambda = positive(a, "lambda")?;
+    let rho = positive(a, "rho")?;
+    // HQS ends on a denoising step and takes DPIR's λ; ADMM and DRS reach the fixed point
+    // of the MAP problem ½‖Ax − y‖² + λ σ_n² R(x), whose Bayesian weight is λ = 1
+    let lambda_default = match name {
+        "dpir" | "pnp-hqs" => DPIR_LAMBDA,
+        _ => 1.0,
+    };
+    let coupled = Penalty::Coupled {
+        lambda: lambda.unwrap_or(lambda_default),
+        sigma_noise: sigma_n,
+    };
+    let annealed = |anneal: usize| Schedule {
+        sigma_start: sigma1.max(sigma_n),
+        sigma_end: sigma_n,
+        anneal,
+    };
+    let mut auto_step = None;
+    let (scheme, schedule, penalty, step, red_lambda, tol) = match name {
+        "dpir" => {
+            let end = sigma.unwrap_or(sigma_n);
+            let schedule = Schedule {
+                sigma_start: sigma1.max(end),
+                sigma_end: end,
+                anneal: iters,
+            };
+            (Scheme::Hqs, schedule, coupled, None, 0.0, 0.0)
+        }
+        "red" => {
+            let solver = a.choice("solver", &["fp", "gd", "admm"], "fp")?;
+            let lam = lambda.unwrap_or(0.02 * (255.0 * sigma_n).powi(2));
+            let sd = sigma.unwrap_or((2.3 * sigma_n).max(1.0 / 255.0));
+            let scheme = match solver.as_str() {
+                "gd" => {
+                    if !a.has("iters") {
+                        iters = 200;
+                    }
+                    Scheme::RedGd
+                }
+                "admm" => Scheme::RedAdmm,
+                _ => Scheme::RedFp,
+            };
+            let step = match positive(a, "step")? {
+                Some(s) if scheme == Scheme::RedGd => Some(s as f64),
+                Some(_) => {
+                    return Err(Error::Spec(format!(
+                        "`red`: `step` applies to solver=gd only, not solver={solver}"
+                    )));
+                }
+                None => {
+                    auto_step = (scheme == Scheme::RedGd).then_some(lam);
+                    None
+                }
+            };
+            if rho.is_some() && scheme != Scheme::RedAdmm {
+                return Err(Error::Spec(format!(
+                    "`red`: `rho` applies to solver=admm only, not solver={solver}"
+                )));
+            }
+            let penalty = Penalty::Fixed(rho.unwrap_or(lam));
+            (
+                scheme,
+                Schedule::fixed(sd),
+                penalty,
+                step,
+                lam,
+                tolerance(a, 1e-4)?,
+            )
+        }
+        _ => {
+            let scheme = match name {
+                "pnp-admm" => Scheme::Admm,
+                "pnp-hqs" => Scheme::Hqs,
+                "pnp-drs" => Scheme::Drs,
+                _ => Scheme::Pgd {
+                    accel: a.bool("accel", false)?,
+                },
+            };
+            let schedule = match sigma {
+                Some(s) => Schedule::fixed(s),
+                None => annealed((2 * iters).div_ceil(3)),
+            };
+            let penalty = match rho {
+                Some(r) => Penalty::Fixed(r),
+                None => coupled,
+            };
+            let step = if name == "pnp-pgd" {
+                let s = positive(a, "step")?;
+                if s.is_none() {
+                    auto_step = Some(0.0);
+                }
+                s.map(f64::from)
+            } else {
+                None
+            };
+            (scheme, schedule, penalty, step, 0.0, tolerance(a, 1e-4)?)
+        }
+    };
+    let describe = match (scheme, penalty) {
+        (Scheme::RedGd | Scheme::RedFp | Scheme::RedAdmm, _) => format!(
+            "{}, lambda = {red_lambda:.3e}, sigma_d = {:.4}",
+            scheme.name(),
+            schedule.sigma_end
+        ),
+        (_, Penalty::Fixed(r)) => format!(
+            "{}, sigma_d = {:.4} -> {:.4}, rho = {r:.3e}",
+            scheme.name(),
+            schedule.sigma_start,
+            schedule.sigma_end
+        ),
+        (_, Penalty::Coupled { lambda, .. }) => format!(
+            "{}, sigma_d = {:.4} -> {:.4}, rho_k = {lambda} sigma_n^2/sigma_k^2, sigma_n = {sigma_n:.4}",
+            scheme.name(),
+            schedule.sigma_start,
+            schedule.sigma_end
+        ),
+    };
+    Ok(Plan {
+        params: PnpParams {
+            scheme,
+            schedule,
+            penalty,
+            step,
+            red_lambda,
+            tol,
+        },
+        iters,
+        cg,
+        auto_step,
+        describe,
+        sigma_n,
+    })
+}
+
+/// Run a PnP/RED method (`name` one of `pnp-admm`, `pnp-hqs`, `pnp-drs`, `pnp-pgd`, `dpir`,
+/// `red`) on any operator. `op_spec` identifies super-resolution, whose data step uses the
+/// closed form of Zhao et al.
+pub(super) fn run(
+    name: &str,
+    op_spec: &Spec,
+    op: &AnyOperator,
+    y: &AnyArray,
+    method: &Spec,
+    opts: &mut RunOptions,
+) -> Result<Outcome> {
+    let valid: Vec<&str> = keys(name)
+        .ok_or_else(|| Error::Spec(format!("`{name}` is not a PnP/RED method")))?
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    let args = method.args(&valid)?;
+    let denoiser = denoiser_from(args.str_opt("denoiser").unwrap_or("bm3d"))?;
+    let measured = match op {
+        AnyOperator::Real(a) => a.measured(),
+        AnyOperator::RealToComplex(a) => a.measured(),
+        AnyOperator::Complex(a) => a.measured(),
+    };
+    let sigma_n = noise_level(opts.noise.as_ref(), y, measured.as_ref()) as f32;
+    let plan = plan(name, &args, sigma_n)?;
+    match op {
+        AnyOperator::Real(a) => {
+            let yv = super::expect::<f32>(y, "measurements")?;
+            let sr: Option<Box<dyn DataSolve<f32>>> = if op_spec.name == "sr" {
+                let s = crate::ops::sr::SuperResolution::from_spec(op_spec, a.domain_shape())?;
+                Some(Box::new(s.normal_solver()))
+            } else {
+                None
+            };
+            generic(a, yv, denoiser.as_ref(), sr, &plan, opts)
+        }
+        AnyOperator::RealToComplex(a) => generic(
+            a,
+            super::expect::<c32>(y, "measurements")?,
+            denoiser.as_ref(),
+            None,
+            &plan,
+            opts,
+        ),
+        AnyOperator::Complex(a) => generic(
+            a,
+            super::expect::<c32>(y, "measurements")?,
+            denoiser.as_ref(),
+            None,
+            &plan,
+            opts,
+        ),
+    }
+}
+
+/// The starting point: the gradient-Tikhonov estimate
+/// `x0 = argmin ½‖A x − y‖² + (μ/2)‖D x‖²`, `μ = 50 σ_n²` (floored at `1e-4`), by at most 100
+/// conjugate-gradient iterations (exact when the Gram operators allow it). Unlike the
+/// back-projection it fills unmeasured pixels (inpainting) and k-space (MRI) smoothly, which
+/// the denoisers need: BM3D keeps a 70%-missing zero pattern as if it were texture.
+fn tikhonov_start<O: LinearOperator>(
+    a: &Counted<&O>,
+    y: ArrayViewD<O::Range>,
+    sigma_n: f32,
+) -> Result<ArrayD<O::Domain>> {
+    let d = Gradient2d::<O::Domain>::new(a.domain_shape())?;
+    let mut sn = ShiftedNormal::new(a, Some(&d))?.with_cg(100, 1e-4);
+    let aty = a.adjoint(y);
+    let mut x0 = ArrayD::from_elem(aty.raw_dim(), O::Domain::zero());
+    let mu = (ALPHA_TIKHONOV[1] as f32 * sigma_n * sigma_n).max(1e-4);
+    sn.solve_into(aty.view(), mu, x0.view_mut())?;
+    Ok(x0)
+}
+
+fn generic<'a, O>(
+    a: &'a O,
+    y: ArrayViewD<'a, O::Range>,
+    denoiser: &'a dyn Denoiser,
+    data: Option<Box<dyn DataSolve<O::Domain> + 'a>>,
+    plan: &Plan,
+    opts: &mut RunOptions,
+) -> Result<Outcome>
+where
+    O: LinearOperator,
+    O::Domain: PnpElem + ArrayElem,
+    O::Range: ArrayElem,
+{
+    let ca = Counted::new(a);
+    let mut params = plan.params;
+    if let Some(extra) = plan.auto_step {
+        params.step = Some(1.0 / (lipschitz(&ca) + extra as f64));
+    }
+    let data: Option<Box<dyn DataSolve<O::Domain> + '_>> = match data {
+        Some(d) => Some(d),
+        None if matches!(params.scheme, Scheme::Pgd { .. } | Scheme::RedGd) => None,
+        None => Some(Box::new(
+            ShiftedNormal::new(&ca, None)?.with_cg(plan.cg, 1e-6),
+        )),
+    };
+    let exact = data.as_ref().map(|d| d.exact());
+    let x0 = tikhonov_start(&ca, y.view(), plan.sigma_n)?;
+    let mut solver = Pnp::new(&ca, y, denoiser, data, x0.view(), params)?;
+    let report = driver_for(opts, plan.iters)?.run(&mut solver)?;
+    let mut o = outcome(report);
+    o.counts = ca.counts();
+    let data_step = match exact {
+        Some(true) => ", exact data step",
+        Some(false) => ", CG data step",
+        None => "",
+    };
+    o.summary = format!(
+        "{} ({}{data_step}, {}): {}",
+        params.scheme.name(),
+        plan.describe,
+        denoiser.describe(),
+        o.summary
+    );
+    Ok(o)
+}

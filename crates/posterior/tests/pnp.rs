@@ -1,0 +1,444 @@
+//! Plug-and-Play and RED end to end: known fixed points with a linear symmetric denoiser,
+//! the RED stationarity equation, Zhao et al.'s super-resolution solve against CG, PSNR
+//! floors on small seeded problems, every operator, logs and errors.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use posterior::denoise::Denoiser;
+use posterior::fft::Fft2;
+use posterior::io::AnyArray;
+use posterior::methods::{self, RunOptions};
+use posterior::noise::NoiseModel;
+use posterior::ops::counted::Counted;
+use posterior::ops::sr::{Filter, SuperResolution};
+use posterior::ops::{AnyOperator, LinearOperator, build_operator, planes};
+use posterior::solve::Driver;
+use posterior::solve::pnp::{DataSolve, Penalty, Pnp, PnpParams, Schedule, Scheme};
+use posterior::solve::quadratic::ShiftedNormal;
+use posterior::{Spec, c32};
+
+/// `D(v) = (I + βL)⁻¹ v`, `L = DᵀD` the periodic Laplacian (forward differences), exact
+/// in Fourier: symbol `1 / (1 + β(4 − 2cos ω₁ − 2cos ω₂))`. Linear, symmetric, spectrum
+/// in `(0, 1]`; it is the proximal map of `(β/2)‖D x‖²`. Ignores `σ`.
+struct LaplaceSmoother {
+    beta: f32,
+}
+
+impl Denoiser for LaplaceSmoother {
+    fn describe(&self) -> String {
+        format!("laplace-smoother(beta={})", self.beta)
+    }
+    fn denoise(&self, y: ArrayViewD<f32>, _sigma: f32) -> posterior::error::Result<ArrayD<f32>> {
+        let (c, h, w) = planes(y.shape())?;
+        let fft = Fft2::new(h, w);
+        let n = h * w;
+        let y = y.as_standard_layout();
+        let ys = y.as_slice().unwrap();
+        let mut out = vec![0.0f32; c * n];
+        let tau = 2.0 * std::f64::consts::PI;
+        for p in 0..c {
+            let mut buf: Vec<c32> = ys[p * n..(p + 1) * n]
+                .iter()
+                .map(|&v| c32::new(v, 0.0))
+                .collect();
+            fft.forward(&mut buf);
+            for i in 0..h {
+                for j in 0..w {
+                    let l = 4.0
+                        - 2.0 * (tau * i as f64 / h as f64).cos()
+                        - 2.0 * (tau * j as f64 / w as f64).cos();
+                    buf[i * w + j] *= (1.0 / ((1.0 + self.beta as f64 * l) * n as f64)) as f32;
+                }
+            }
+            fft.inverse(&mut buf);
+            for (o, z) in out[p * n..(p + 1) * n].iter_mut().zip(&buf) {
+                *o = z.re;
+            }
+        }
+        Ok(ArrayD::from_shape_vec(IxDyn(y.shape()), out).unwrap())
+    }
+}
+
+fn natural(n: usize) -> ArrayD<f32> {
+    let cam = posterior::data::bundled("camera").unwrap();
+    ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| cam[[64 + i[0], 96 + i[1]]])
+}
+
+fn problem(op: &str, x: &ArrayD<f32>, sigma: f32, seed: u64) -> (Spec, AnyOperator, AnyArray) {
+    let spec = Spec::parse(op).unwrap();
+    let a = build_operator(op, x.shape()).unwrap();
+    let y = methods::simulate(&a, x, &NoiseModel::Gaussian { sigma }, seed).unwrap();
+    (spec, a, y)
+}
+
+fn opts(sigma: f32) -> RunOptions {
+    RunOptions {
+        noise: Some(NoiseModel::Gaussian { sigma }),
+        ..RunOptions::default()
+    }
+}
+
+fn solve(
+    spec: &Spec,
+    a: &AnyOperator,
+    y: &AnyArray,
+    method: &str,
+    o: RunOptions,
+) -> methods::Outcome {
+    let m = Spec::parse(method).unwrap();
+    methods::reconstruct(spec, a, y, &m, o).unwrap_or_else(|e| panic!("{method} on {spec}: {e}"))
+}
+
+fn psnr(x: &ArrayD<f32>, est: &AnyArray) -> f64 {
+    let e = methods::real_image(est);
+    posterior::metrics::psnr(x.view(), e.view(), 1.0)
+}
+
+fn real(a: &AnyArray) -> ArrayD<f32> {
+    match a {
+        AnyArray::Real(r) => r.clone(),
+        AnyArray::Complex(_) => panic!("expected a real array"),
+    }
+}
+
+fn rel(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (d / n).sqrt()
+}
+
+fn real_op(a: &AnyOperator) -> &dyn LinearOperator<Domain = f32, Range = f32> {
+    match a {
+        AnyOperator::Real(b) => b.as_ref(),
+        _ => panic!("expected a real operator"),
+    }
+}
+
+/// Run a PnP/RED scheme with the Laplace smoother on a real operator, exact data step.
+fn run_linear(
+    a: &AnyOperator,
+    y: &AnyArray,
+    beta: f32,
+    params: PnpParams,
+    iters: usize,
+) -> ArrayD<f32> {
+    let op = real_op(a);
+    let yv = real(y);
+    let ca = Counted::new(op);
+    let d = LaplaceSmoother { beta };
+    let data: Option<Box<dyn DataSolve<f32> + '_>> =
+        Some(Box::new(ShiftedNormal::new(&ca, None).unwrap()));
+    let x0 = ca.adjoint(yv.view());
+    let mut s = Pnp::new(&ca, yv.view(), &d, data, x0.view(), params).unwrap();
+    let r = Driver::new(iters).run(&mut s).unwrap();
+    r.x
+}
+
+fn params(scheme: Scheme, rho: f32, step: Option<f64>, red_lambda: f32) -> PnpParams {
+    PnpParams {
+        scheme,
+        schedule: Schedule::fixed(0.05),
+        penalty: Penalty::Fixed(rho),
+        step,
+        red_lambda,
+        tol: 1e-7,
+    }
+}
+
+#[test]
+fn pnp_fixed_points_with_a_linear_denoiser_solve_the_known_quadratic_problem() {
+    // D = prox of (β/2)‖Dx‖²: ADMM/DRS with penalty ρ solve (AᵀA + ρβ DᵀD) x = Aᵀy, PGD
+    // with step γ solves (AᵀA + (β/γ) DᵀD) x = Aᵀy.
+    let x = natural(32);
+    let (spec, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.02, 1);
+    let beta = 0.5f32;
+    let reference = |lambda: f32| {
+        let o = solve(
+            &spec,
+            &a,
+            &y,
+            &format!("tikhonov:reg=gradient,boundary=periodic,lambda={lambda}"),
+            RunOptions::default(),
+        );
+        real(&o.x)
+    };
+    let rho = 0.2f32;
+    let want = reference(rho * beta);
+    for scheme in [Scheme::Admm, Scheme::Drs] {
+        let got = run_linear(&a, &y, beta, params(scheme, rho, None, 0.0), 3000);
+        let e = rel(&got, &want);
+        assert!(e < 1e-4, "{scheme:?}: relative error {e}");
+    }
+    let gamma = 0.8f64;
+    let want = reference(beta / gamma as f32);
+    for accel in [false, true] {
+        let got = run_linear(
+            &a,
+            &y,
+            beta,
+            params(Scheme::Pgd { accel }, 1.0, Some(gamma), 0.0),
+            3000,
+        );
+        let e = rel(&got, &want);
+        assert!(e < 1e-4, "pgd accel={accel}: relative error {e}");
+    }
+    // a different penalty gives a different fixed point: the test can fail
+    let other = run_linear(&a, &y, beta, params(Scheme::Admm, 2.0, None, 0.0), 3000);
+    assert!(rel(&other, &reference(rho * beta)) > 1e-2);
+}
+
+#[test]
+fn red_converges_to_its_stationarity_equation() {
+    let x = natural(32);
+    let (_, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.02, 2);
+    let op = real_op(&a);
+    let yv = real(&y);
+    let beta = 1.0f32;
+    let lam = 0.3f32;
+    let d = LaplaceSmoother { beta };
+    let aty = op.adjoint(yv.view());
+    for (scheme, step, iters) in [
+        (Scheme::RedFp, None, 2000),
+        (Scheme::RedAdmm, None, 3000),
+        (Scheme::RedGd, Some(1.0 / (1.0 + lam as f64)), 5000),
+    ] {
+        let xh = run_linear(&a, &y, beta, params(scheme, lam, step, lam), iters);
+        // Aᵀ(A x − y) + λ(x − D(x))
+        let mut g = op.adjoint((&op.apply(xh.view()) - &yv).view());
+        let dx = d.denoise(xh.view(), 0.05).unwrap();
+        Zip::from(&mut g)
+            .and(&xh)
+            .and(&dx)
+            .for_each(|g, &x, &dx| *g += lam * (x - dx));
+        let r = g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
+            / aty.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+        assert!(r < 1e-3, "{scheme:?}: relative stationarity residual {r}");
+    }
+}
+
+#[test]
+fn a_diverging_iteration_is_reported() {
+    // PGD with step 50 on a blur (‖A‖ = 1) amplifies the residual up to 49 times a step
+    let x = natural(32);
+    let (_, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.02, 3);
+    let op = real_op(&a);
+    let yv = real(&y);
+    let ca = Counted::new(op);
+    let d = LaplaceSmoother { beta: 0.01 };
+    let x0 = ca.adjoint(yv.view());
+    let p = params(Scheme::Pgd { accel: false }, 1.0, Some(50.0), 0.0);
+    let mut s = Pnp::new(&ca, yv.view(), &d, None, x0.view(), p).unwrap();
+    let e = match Driver::new(200).run(&mut s) {
+        Ok(r) => panic!("must diverge, got {}", r.summary()),
+        Err(e) => e,
+    };
+    assert!(matches!(e, posterior::error::Error::Diverged { .. }), "{e}");
+    // schemes with a data step refuse to run without one
+    let p = params(Scheme::Admm, 1.0, None, 0.0);
+    assert!(Pnp::new(&ca, yv.view(), &d, None, x0.view(), p).is_err());
+}
+
+#[test]
+fn zhao_super_resolution_solve_matches_cg() {
+    for (factor, shape, filter) in [
+        (2usize, vec![32usize, 32], Filter::Bicubic),
+        (3, vec![2, 24, 24], Filter::Gaussian { std: 1.5 }),
+        (2, vec![16, 20], Filter::None),
+    ] {
+        let op = SuperResolution::new(factor, filter, &shape).unwrap();
+        let b = posterior_testkit::random_array(&shape, 5);
+        for rho in [0.1f32, 1.0] {
+            let mut exact = ArrayD::zeros(IxDyn(&shape));
+            op.normal_solver()
+                .solve_into(b.view(), rho, exact.view_mut())
+                .unwrap();
+            let mut cg = ShiftedNormal::new(&op, None).unwrap().with_cg(2000, 1e-9);
+            let mut it = ArrayD::zeros(IxDyn(&shape));
+            cg.solve_into(b.view(), rho, it.view_mut()).unwrap();
+            let e = rel(&exact, &it);
+            assert!(e < 1e-5, "x{factor} {filter:?} rho={rho}: {e}");
+        }
+    }
+}
+
+#[test]
+fn pnp_bm3d_beats_tv_on_deblurring() {
+    let x = natural(64);
+    let sigma = 0.02;
+    let (spec, a, y) = problem("blur:kernel=gaussian,size=9,std=1.6", &x, sigma, 3);
+    let tv = psnr(&x, &solve(&spec, &a, &y, "tv", opts(sigma)).x);
+    let pnp = psnr(&x, &solve(&spec, &a, &y, "pnp-admm", opts(sigma)).x);
+    let dpir = psnr(&x, &solve(&spec, &a, &y, "dpir", opts(sigma)).x);
+    eprintln!("deblur 64x64: tv {tv:.2} dB, pnp-admm {pnp:.2} dB, dpir {dpir:.2} dB");
+    assert!(pnp > tv + 0.3, "pnp-admm {pnp:.2} vs tv {tv:.2}");
+    assert!(dpir > tv + 0.3, "dpir {dpir:.2} vs tv {tv:.2}");
+}
+
+fn norm2(a: &AnyArray) -> f64 {
+    match a {
+        AnyArray::Real(r) => r.iter().map(|v| (*v as f64).powi(2)).sum(),
+        AnyArray::Complex(c) => c.iter().map(|v| v.norm_sqr() as f64).sum(),
+    }
+}
+
+fn scale(a: &AnyArray, s: f32) -> AnyArray {
+    match a {
+        AnyArray::Real(r) => AnyArray::Real(r.mapv(|v| v * s)),
+        AnyArray::Complex(c) => AnyArray::Complex(c.mapv(|v| v * s)),
+    }
+}
+
+#[test]
+fn every_operator_improves_on_the_adjoint_start() {
+    let x = natural(32);
+    let sigma = 0.02;
+    for op in [
+        "denoise",
+        "blur:kernel=gaussian,size=7,std=1.2",
+        "sr:factor=2",
+        "inpaint:keep=0.5,seed=1",
+        "mri:accel=2,center=0.1,seed=3",
+        "mri:accel=2,center=0.1,seed=3,complex=true",
+        "ct:angles=24",
+        "cs:ratio=0.5,kind=fast,seed=2",
+    ] {
+        let (spec, a, y) = problem(op, &x, sigma, 4);
+        // the best multiple of the back-projection, as the methods start from it
+        let aty = methods::adjoint(&a, &y).unwrap();
+        let aaty = methods::forward(&a, &aty).unwrap();
+        let c = (norm2(&aty) / norm2(&aaty)) as f32;
+        let start = psnr(&x, &scale(&aty, c));
+        for m in ["pnp-admm", "dpir"] {
+            let o = solve(&spec, &a, &y, m, opts(sigma));
+            let p = psnr(&x, &o.x);
+            eprintln!("{op}: {m} {p:.2} dB (start {start:.2} dB), {}", o.summary);
+            assert!(
+                p > start + 1.0,
+                "{op}: {m} {p:.2} dB vs start {start:.2} dB"
+            );
+            assert!(o.x.is_complex() == a.complex_domain());
+        }
+    }
+}
+
+#[test]
+fn colour_images_and_the_other_schemes_run() {
+    let cam = natural(32);
+    let x = ArrayD::from_shape_fn(IxDyn(&[3, 32, 32]), |i| {
+        (cam[[i[1], i[2]]] * (0.6 + 0.2 * i[0] as f32)).min(1.0)
+    });
+    let sigma = 0.03;
+    let (spec, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, sigma, 5);
+    let start = psnr(&x, &methods::adjoint(&a, &y).unwrap());
+    for m in [
+        "pnp-admm",
+        "pnp-hqs",
+        "pnp-drs",
+        "pnp-pgd",
+        "pnp-pgd:accel=true",
+        "dpir:iters=8",
+        "red",
+        "red:solver=admm",
+        "red:solver=gd,iters=60",
+    ] {
+        let o = solve(&spec, &a, &y, m, opts(sigma));
+        let p = psnr(&x, &o.x);
+        eprintln!("colour deblur: {m} {p:.2} dB (adjoint {start:.2} dB)");
+        assert!(p > start + 0.5, "{m}: {p:.2} dB vs adjoint {start:.2} dB");
+    }
+}
+
+#[test]
+fn per_iteration_psnr_is_logged_and_dpir_runs_its_schedule() {
+    let x = natural(32);
+    let sigma = 0.02;
+    let (spec, a, y) = problem("inpaint:keep=0.5,seed=7", &x, sigma, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let o = solve(
+        &spec,
+        &a,
+        &y,
+        "dpir:iters=10,denoiser=bm3d;stages=1",
+        RunOptions {
+            reference: Some(x.clone()),
+            json_log: Some(log.clone()),
+            ..opts(sigma)
+        },
+    );
+    assert_eq!(o.iterations, 10, "{}", o.summary);
+    assert_eq!(o.history.len(), 10);
+    assert!(o.history.iter().all(|r| r.psnr.is_some()));
+    let text = std::fs::read_to_string(&log).unwrap();
+    // one record per iteration, then the run's summary line
+    assert_eq!(text.lines().count(), 11);
+    assert!(text.lines().take(10).all(|l| l.contains("\"psnr\"")));
+    let last = o.history.last().unwrap().psnr.unwrap();
+    assert!(
+        last > o.history[0].psnr.unwrap(),
+        "PSNR should rise along the schedule"
+    );
+}
+
+#[test]
+fn bad_specs_are_refused() {
+    let x = natural(32);
+    let (spec, a, y) = problem("blur", &x, 0.02, 8);
+    for bad in [
+        "pnp-admm:denoiser=nosuch",
+        "pnp-admm:denoiser=bm3d;bogus=1",
+        "pnp-admm:bogus=1",
+        "pnp-admm:rho=-1",
+        "pnp-admm:sigma=0",
+        "pnp-admm:iters=0",
+        "pnp-admm:tol=-1",
+        "pnp-pgd:rho=1",
+        "pnp-pgd:step=0",
+        "dpir:step=1",
+        "dpir:sigma1=nan",
+        "red:solver=newton",
+        "red:step=0.1",
+        "red:rho=1",
+        "red:lambda=0",
+    ] {
+        let m = Spec::parse(bad).unwrap();
+        let r = methods::reconstruct(&spec, &a, &y, &m, RunOptions::default());
+        assert!(r.is_err(), "{bad} should be refused");
+    }
+    let m = Spec::parse("pnp-admm:denoiser=nosuch").unwrap();
+    let e = methods::reconstruct(&spec, &a, &y, &m, RunOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("bm3d"),
+        "the error lists the valid denoisers: {e}"
+    );
+    assert!(methods::methods().iter().any(|m| m.name == "dpir"));
+}
+
+/// Figures for the report (run with `--ignored --nocapture`): PnP-BM3D and DPIR against TV
+/// on the 256x256 camera image.
+#[test]
+#[ignore = "slow: 256x256 BM3D inside 24-30 iterations per method"]
+fn figures_camera_256() {
+    let cam = posterior::data::bundled("camera").unwrap().into_dyn();
+    let x = ArrayD::from_shape_fn(IxDyn(&[256, 256]), |i| cam[[i[0], i[1]]]);
+    let sigma = 0.01;
+    for op in [
+        "inpaint:keep=0.3,seed=1",
+        "blur:kernel=gaussian,size=9,std=1.6",
+        "sr:factor=2",
+    ] {
+        let (spec, a, y) = problem(op, &x, sigma, 9);
+        for m in ["tv", "pnp-admm", "dpir"] {
+            let t = std::time::Instant::now();
+            let o = solve(&spec, &a, &y, m, opts(sigma));
+            eprintln!(
+                "camera256 {op} sigma={sigma}: {m} {:.2} dB, {:.1} s wall, {} iterations",
+                psnr(&x, &o.x),
+                t.elapsed().as_secs_f64(),
+                o.iterations
+            );
+        }
+    }
+}
