@@ -7,6 +7,8 @@
 //! built from specs by [`build_denoiser`]; [`denoisers`] lists them.
 
 pub mod bm3d;
+pub mod classic;
+pub mod nlm;
 
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -39,7 +41,12 @@ pub struct DenoiserEntry {
 
 /// All denoiser families.
 pub fn denoisers() -> Vec<DenoiserEntry> {
-    vec![bm3d::entry()]
+    vec![
+        bm3d::entry(),
+        classic::tv_entry(),
+        classic::wavelet_entry(),
+        nlm::entry(),
+    ]
 }
 
 /// Build a denoiser from a spec such as `bm3d` or `nlm:patch=5,window=13`.
