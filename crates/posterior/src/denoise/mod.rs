@@ -9,6 +9,7 @@
 pub mod bm3d;
 pub mod classic;
 pub mod nlm;
+pub mod wnnm;
 
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -46,6 +47,7 @@ pub fn denoisers() -> Vec<DenoiserEntry> {
         classic::tv_entry(),
         classic::wavelet_entry(),
         nlm::entry(),
+        wnnm::entry(),
     ]
 }
 
