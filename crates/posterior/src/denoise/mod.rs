@@ -7,6 +7,9 @@
 //! built from specs by [`build_denoiser`]; [`denoisers`] lists them.
 
 pub mod bm3d;
+pub mod classic;
+pub mod nlm;
+pub mod wnnm;
 
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -39,7 +42,13 @@ pub struct DenoiserEntry {
 
 /// All denoiser families.
 pub fn denoisers() -> Vec<DenoiserEntry> {
-    vec![bm3d::entry()]
+    vec![
+        bm3d::entry(),
+        classic::tv_entry(),
+        classic::wavelet_entry(),
+        nlm::entry(),
+        wnnm::entry(),
+    ]
 }
 
 /// Build a denoiser from a spec such as `bm3d` or `nlm:patch=5,window=13`.
