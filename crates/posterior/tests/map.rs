@@ -440,3 +440,37 @@ fn every_operator_takes_every_map_method() {
         }
     }
 }
+
+/// The denoisers are methods of the `denoise` operator (σ from the spec, the noise model or
+/// an estimate), and refuse other operators with a pointer to PnP.
+#[test]
+fn denoisers_run_as_methods_on_denoise_data() {
+    let x = natural(48);
+    let (spec, a, y) = problem("denoise", &x, 0.1, 12);
+    let noisy = psnr(&x, &solve(&spec, &a, &y, "adjoint"));
+    for m in ["nlm:sigma=0.1", "nlm", "bm3d:sigma=0.1,profile=np"] {
+        let out = solve(&spec, &a, &y, m);
+        assert!(
+            psnr(&x, &out) > noisy + 4.0,
+            "{m}: {:.2} vs {noisy:.2}",
+            psnr(&x, &out)
+        );
+    }
+    let (spec, a, y) = problem("blur:kernel=gaussian,size=5,std=1", &x, 0.01, 13);
+    let err = methods::reconstruct(
+        &spec,
+        &a,
+        &y,
+        &Spec::parse("bm3d").unwrap(),
+        RunOptions::default(),
+    );
+    assert!(err.is_err_and(|e| e.to_string().contains("pnp-admm")));
+    let (spec, a, y) = problem("denoise", &x, 0.1, 12);
+    for bad in ["nlm:sigma=-1", "nlm:sigma=abc", "bm3d:colour=2"] {
+        let m = Spec::parse(bad).unwrap();
+        assert!(
+            methods::reconstruct(&spec, &a, &y, &m, RunOptions::default()).is_err(),
+            "{bad}"
+        );
+    }
+}

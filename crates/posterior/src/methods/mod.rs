@@ -104,7 +104,74 @@ pub fn methods() -> Vec<MethodEntry> {
             summary: "Regularization by Denoising (Romano et al. 2017): A^H (A x - y) + lambda (x - D(x)) = 0 by fixed point, gradient descent or ADMM",
             keys: pnp::RED_KEYS,
         },
+        MethodEntry {
+            name: "nlm",
+            summary: "non-local means denoising (denoise operator only); keys of the nlm denoiser plus sigma",
+            keys: DENOISER_METHOD_KEYS,
+        },
+        MethodEntry {
+            name: "bm3d",
+            summary: "BM3D denoising, two stages (denoise operator only); keys of the bm3d denoiser plus sigma",
+            keys: DENOISER_METHOD_KEYS,
+        },
+        MethodEntry {
+            name: "wnnm",
+            summary: "weighted nuclear norm minimization denoising (denoise operator only); keys of the wnnm denoiser plus sigma",
+            keys: DENOISER_METHOD_KEYS,
+        },
     ]
+}
+
+/// Keys of the denoiser methods (`nlm`, `bm3d`, `wnnm`): `sigma` plus the denoiser's own.
+pub const DENOISER_METHOD_KEYS: &[(&str, &str)] = &[
+    (
+        "sigma",
+        "noise standard deviation (default: the noise model's sigma, else estimated from y)",
+    ),
+    (
+        "...",
+        "the denoiser's own keys, see `posterior list` under DENOISERS or the library docs",
+    ),
+];
+
+/// Denoise `y` with a registered denoiser; `op_spec` must be `denoise`.
+fn run_denoiser(op_spec: &Spec, y: &AnyArray, method: &Spec, opts: &RunOptions) -> Result<Outcome> {
+    if op_spec.name != "denoise" {
+        return Err(Error::Spec(format!(
+            "`{}` is a denoiser: it reconstructs `denoise` data only, not `{}`; use it inside \
+             pnp-admm:denoiser={} or dpir:denoiser={} for other operators",
+            method.name, op_spec.name, method.name, method.name
+        )));
+    }
+    let yr = expect::<f32>(y, "measurements")?;
+    let sigma = match method.raw("sigma") {
+        Some(text) => {
+            let v: f32 = text
+                .parse()
+                .map_err(|_| Error::param("sigma", format!("expected a number, got `{text}`")))?;
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::param(
+                    "sigma",
+                    format!("must be finite and > 0, got {v}"),
+                ));
+            }
+            v
+        }
+        None => map::noise_level(opts.noise.as_ref(), y, None) as f32,
+    };
+    let mut inner = Spec::parse(&method.name)?;
+    for (k, v) in method.params() {
+        if k != "sigma" {
+            inner = inner.with(k, v);
+        }
+    }
+    let d = crate::denoise::build_denoiser(&inner)?;
+    let t = Instant::now();
+    let x = d.denoise(yr.view(), sigma)?;
+    let secs = t.elapsed().as_secs_f64();
+    let mut o = direct_counts(&method.name, AnyArray::Real(x), secs, OpCounts::default());
+    o.summary = format!("{} (sigma = {sigma:.4}): {}", d.describe(), o.summary);
+    Ok(o)
 }
 
 /// A per-iteration callback (progress display).
@@ -383,6 +450,7 @@ pub fn reconstruct(
         name @ ("pnp-admm" | "pnp-hqs" | "pnp-drs" | "pnp-pgd" | "dpir" | "red") => {
             pnp::run(name, op_spec, op, y, method, &mut opts)
         }
+        "nlm" | "bm3d" | "wnnm" => run_denoiser(op_spec, y, method, &opts),
         other => {
             let names: Vec<&str> = methods().iter().map(|m| m.name).collect();
             Err(Error::Spec(format!(
