@@ -4,7 +4,7 @@ Foi; PyPI `bm3d` 4.0.3, compiled library from the authors).
 
 Setup: pip install numpy scikit-image bm3d==4.0.3
 Run from the repository root:
-    python3 scripts/peers/bm3d_reference.py [--ours target/release/examples/bm3d_npy]
+    python3 scripts/peers/bm3d_reference.py [--ours target/release/examples/denoise_npy]
         [--images camera,coins] [--sigmas 15,25,50] [--seed 0] [--out DIR]
 
 For each bundled 256x256 gray PNG in data/ (read as float32 = uint8 / 255, what
@@ -13,7 +13,7 @@ the noisy image x + sigma * n, with n from numpy.random.default_rng(seed) standa
 (float64, cast to float32 after adding), is saved as OUT/NAME_sSIGMA.npy. The package is
 run with bm3d.bm3d(noisy, sigma_psd=sigma, profile='np') (its default profile for every
 sigma); posterior with --ours runs the example binary (cargo build --release -p posterior
---example bm3d_npy) on the same file with profile=auto. PSNR is computed against the clean
+--example denoise_npy) on the same file with profile=auto. PSNR is computed against the clean
 image with data range 1, on the raw (unclipped) outputs. Time: median of 3 runs (the
 posterior binary reports its own median of 3, excluding process start and file I/O).
 One JSON line per (image, sigma, method).
@@ -45,7 +45,7 @@ def psnr(x, ref):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ours", help="path to the bm3d_npy example binary")
+    ap.add_argument("--ours", help="path to the denoise_npy example binary")
     ap.add_argument("--images", default=",".join(
         p.name[:-8] for p in sorted(DATA.glob("*_256.png"))))
     ap.add_argument("--sigmas", default="15,25,50")
@@ -78,8 +78,8 @@ def main():
                                   "seconds": round(float(np.median(times)), 3)}), flush=True)
             if a.ours:
                 res = out / f"{name}_s{s}_ours.npy"
-                r = subprocess.run([a.ours, str(path), repr(np.float32(sigma).item()), str(res),
-                                    "auto", str(a.repeats)],
+                r = subprocess.run([a.ours, "bm3d:profile=auto", str(path),
+                                    repr(np.float32(sigma).item()), str(res), str(a.repeats)],
                                    check=True, capture_output=True, text=True)
                 info = json.loads(r.stdout.strip().splitlines()[-1])
                 est = np.load(res)

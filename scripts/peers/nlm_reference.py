@@ -6,7 +6,7 @@ denoise_wavelet (BayesShrink), on the same noisy .npy inputs.
 Setup: the peers venv (scripts/peers/setup_venv.sh), then
     cargo build --release -p posterior --example denoise_npy
 Run from the repository root:
-    /work/peers-venv/bin/python scripts/peers/nlm_reference.py \
+    .peers-venv/bin/python scripts/peers/nlm_reference.py \
         --ours target/release/examples/denoise_npy [--images camera,astronaut]
         [--sigmas 15,25,50] [--seed 0] [--specs nlm,tv,wavelet] [--out DIR]
 
