@@ -5,6 +5,7 @@ Foi; PyPI `bm3d` 4.0.3, compiled library from the authors).
 Setup: pip install numpy scikit-image bm3d==4.0.3
 Run from the repository root:
     python3 scripts/peers/bm3d_reference.py [--ours target/release/examples/denoise_npy]
+        [--posterior target/release/posterior --spec learned --spec bm3d ...]
         [--images camera,coins] [--sigmas 15,25,50] [--seed 0] [--out DIR]
 
 For each bundled 256x256 gray PNG in data/ (read as float32 = uint8 / 255, what
@@ -16,6 +17,10 @@ sigma); posterior with --ours runs the example binary (cargo build --release -p 
 --example denoise_npy) on the same file with profile=auto. PSNR is computed against the clean
 image with data range 1, on the raw (unclipped) outputs. Time: median of 3 runs (the
 posterior binary reports its own median of 3, excluding process start and file I/O).
+With --posterior, each --spec (any denoiser spec, e.g. `learned`, `bm3d:profile=high`) is
+run through the command line, `posterior reconstruct --operator denoise --method SPEC,sigma=...
+--json`, on the same file; its time is the median over the repeats of the reported solve
+seconds (excluding process start, weight loading and file I/O).
 One JSON line per (image, sigma, method).
 """
 
@@ -52,6 +57,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-package", action="store_true")
+    ap.add_argument("--posterior", help="path to the posterior binary (for --spec)")
+    ap.add_argument("--spec", action="append", default=[],
+                    help="denoiser spec run through `posterior reconstruct` (repeatable)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     import bm3d
@@ -86,6 +94,20 @@ def main():
                 print(json.dumps({**base, "method": "posterior",
                                   "psnr": round(psnr(est, clean), 3),
                                   "seconds": info["seconds"]}), flush=True)
+            for spec in a.spec if a.posterior else []:
+                res = out / f"{name}_s{s}_cli.npy"
+                method = spec + ("," if ":" in spec else ":") + f"sigma={np.float32(sigma).item()!r}"
+                secs = []
+                for _ in range(a.repeats):
+                    r = subprocess.run([a.posterior, "reconstruct", "--operator", "denoise",
+                                        "--measurements", str(path), "--method", method,
+                                        "--output", str(res), "--json", "--quiet"],
+                                       check=True, capture_output=True, text=True)
+                    secs.append(json.loads(r.stdout.strip().splitlines()[-1])["seconds"])
+                est = np.load(res)
+                print(json.dumps({**base, "method": f"posterior {spec}",
+                                  "psnr": round(psnr(est, clean), 3),
+                                  "seconds": round(float(np.median(secs)), 3)}), flush=True)
 
 
 if __name__ == "__main__":

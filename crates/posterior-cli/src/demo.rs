@@ -37,14 +37,20 @@ const CASES: &[Case] = &[
         image: "camera",
         operator: "denoise",
         noise: "gaussian:sigma=0.1",
-        methods: &["adjoint", "tv", "wavelet"],
+        methods: &["adjoint", "tv", "wavelet", "bm3d", "learned"],
     },
     Case {
         title: "Deblurring (Gaussian 9x9, std 1.6)",
         image: "camera",
         operator: "blur:kernel=gaussian,size=9,std=1.6",
         noise: "gaussian:sigma=0.01",
-        methods: &["adjoint", "mle:iters=50", "tikhonov", "tv"],
+        methods: &[
+            "adjoint",
+            "mle:iters=50",
+            "tikhonov",
+            "tv",
+            "dpir:denoiser=learned",
+        ],
     },
     Case {
         title: "Motion deblurring (length 11, 30°, reflect boundary)",

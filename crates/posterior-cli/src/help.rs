@@ -26,6 +26,16 @@ pub fn catalogue() -> String {
             let _ = writeln!(s, "      {k:<12} {doc}");
         }
     }
+    let _ = writeln!(
+        s,
+        "\nDENOISERS (denoiser=NAME;key=value;... inside pnp-*, dpir, red; or as a method on denoise data)"
+    );
+    for d in posterior::denoise::denoisers() {
+        let _ = writeln!(s, "  {:<10} {}", d.name, d.summary);
+        for (k, doc) in d.keys {
+            let _ = writeln!(s, "      {k:<12} {doc}");
+        }
+    }
     let _ = write!(
         s,
         "\nEXAMPLES\n  posterior simulate --operator blur:kernel=gaussian,size=9,std=1.6 --noise gaussian:sigma=0.01 --input camera.png --output y.npy\n  posterior reconstruct --operator blur:kernel=gaussian,size=9,std=1.6 --measurements y.npy --method mle:iters=30 --output x.png\n  posterior bench --operator ct:angles=60 --noise gaussian:sigma=0.01 --method fbp:filter=hann --input shepp_logan --json\n"

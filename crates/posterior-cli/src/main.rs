@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod help;
 mod progress;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,11 +101,18 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run a small gallery on bundled data; writes PNGs and an HTML report.
     Demo(demo::DemoArgs),
+    /// Train a network (the learned denoiser) and write its weights.
+    Train {
+        /// What to train.
+        #[command(subcommand)]
+        what: train::TrainWhat,
+    },
     /// List operators, noise models and methods with their parameters.
     List,
 }
 
 fn main() -> ExitCode {
+    posterior_nn::register();
     let cmd = Cli::command()
         .after_long_help(help::catalogue())
         .after_help(
@@ -163,6 +171,7 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Train { what } => train::run(what),
         Command::List => {
             println!("{}", help::catalogue());
             Ok(())

@@ -29,6 +29,7 @@ pub trait Denoiser: Send + Sync {
 }
 
 /// A registered denoiser family.
+#[derive(Clone, Copy)]
 pub struct DenoiserEntry {
     /// Spec name.
     pub name: &'static str,
@@ -40,8 +41,23 @@ pub struct DenoiserEntry {
     pub build: fn(&Spec) -> Result<Box<dyn Denoiser>>,
 }
 
-/// All denoiser families.
-pub fn denoisers() -> Vec<DenoiserEntry> {
+/// Denoiser families registered at run time (see [`register_denoiser`]).
+static REGISTERED: std::sync::RwLock<Vec<DenoiserEntry>> = std::sync::RwLock::new(Vec::new());
+
+/// Add a denoiser family to the registry, so that [`build_denoiser`], the denoiser methods
+/// and every Plug-and-Play/RED method (`denoiser=NAME`) find it. Crates that cannot be
+/// dependencies of this one (the learned denoisers of `posterior-nn`) register this way.
+/// Registering a name again replaces the earlier entry; built-in names cannot be replaced.
+pub fn register_denoiser(entry: DenoiserEntry) {
+    if builtin().iter().any(|e| e.name == entry.name) {
+        return;
+    }
+    let mut reg = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|e| e.name != entry.name);
+    reg.push(entry);
+}
+
+fn builtin() -> Vec<DenoiserEntry> {
     vec![
         bm3d::entry(),
         classic::tv_entry(),
@@ -49,6 +65,19 @@ pub fn denoisers() -> Vec<DenoiserEntry> {
         nlm::entry(),
         wnnm::entry(),
     ]
+}
+
+/// All denoiser families: the built-in ones, then those added by [`register_denoiser`].
+pub fn denoisers() -> Vec<DenoiserEntry> {
+    let mut all = builtin();
+    all.extend(
+        REGISTERED
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied(),
+    );
+    all
 }
 
 /// Build a denoiser from a spec such as `bm3d` or `nlm:patch=5,window=13`.

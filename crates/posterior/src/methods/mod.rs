@@ -33,8 +33,23 @@ pub struct MethodEntry {
     pub keys: &'static [(&'static str, &'static str)],
 }
 
-/// All method families.
+/// All method families, including one per denoiser added with
+/// [`crate::denoise::register_denoiser`] (usable on `denoise` data like `nlm`).
 pub fn methods() -> Vec<MethodEntry> {
+    let mut all = builtin_methods();
+    for d in crate::denoise::denoisers() {
+        if !all.iter().any(|m| m.name == d.name) && !["tv", "wavelet"].contains(&d.name) {
+            all.push(MethodEntry {
+                name: d.name,
+                summary: d.summary,
+                keys: DENOISER_METHOD_KEYS,
+            });
+        }
+    }
+    all
+}
+
+fn builtin_methods() -> Vec<MethodEntry> {
     vec![
         MethodEntry {
             name: "adjoint",
@@ -451,6 +466,9 @@ pub fn reconstruct(
             pnp::run(name, op_spec, op, y, method, &mut opts)
         }
         "nlm" | "bm3d" | "wnnm" => run_denoiser(op_spec, y, method, &opts),
+        other if crate::denoise::denoisers().iter().any(|d| d.name == other) => {
+            run_denoiser(op_spec, y, method, &opts)
+        }
         other => {
             let names: Vec<&str> = methods().iter().map(|m| m.name).collect();
             Err(Error::Spec(format!(

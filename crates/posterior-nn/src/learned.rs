@@ -1,0 +1,289 @@
+//! [`LearnedDenoiser`]: the trained noise-conditioned network behind the core's
+//! [`Denoiser`] trait (spec `learned`), and behind [`NoiseConditionedDenoiser`].
+//!
+//! The project ships gray weights (`weights/denoiser-gray.safetensors`, compiled into the
+//! binary and checked against `weights/MANIFEST.json`'s SHA-256 on load); `weights=PATH`
+//! loads another file trained by `posterior train denoiser`. Colour images are denoised
+//! channel by channel with the gray network. Odd image sides are handled by mirroring one
+//! row/column before the network's 2x2 unshuffle and cropping afterwards.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use posterior::denoise::{Denoiser, DenoiserEntry, check_input};
+use posterior::spec::Spec;
+use posterior::{Error, Result};
+
+use crate::convert::image_dims;
+use crate::net::DenoiserConfig;
+use crate::params::{ParamSet, to_vec};
+use crate::prior::NoiseConditionedDenoiser;
+use crate::weights::{ManifestEntry, WeightFile, parse_manifest, verify_sha256};
+
+/// The manifest of the shipped weights.
+pub const MANIFEST: &str = include_str!("../weights/MANIFEST.json");
+/// The shipped gray denoiser's weights.
+pub const SHIPPED_GRAY: &[u8] = include_bytes!("../weights/denoiser-gray.safetensors");
+/// Manifest name of the shipped gray denoiser.
+pub const SHIPPED_GRAY_NAME: &str = "denoiser-gray";
+
+/// A trained denoising network.
+#[derive(Clone, Debug)]
+pub struct LearnedDenoiser {
+    config: DenoiserConfig,
+    params: ParamSet,
+    device: Device,
+    origin: String,
+}
+
+impl LearnedDenoiser {
+    /// Wrap trained parameters (their layout must match `config`).
+    pub fn new(
+        config: DenoiserConfig,
+        params: ParamSet,
+        device: Device,
+        origin: &str,
+    ) -> Result<Self> {
+        let layout = config.init(&mut posterior::rng(0))?;
+        layout.check_layout(&params, origin)?;
+        Ok(Self {
+            config,
+            params,
+            device,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// Load from a parsed weight file, checking its architecture and every array.
+    pub fn from_file(file: &WeightFile, device: Device) -> Result<Self> {
+        let config: DenoiserConfig = file.config(DenoiserConfig::KIND)?;
+        config.validate()?;
+        let layout = config.init(&mut posterior::rng(0))?;
+        let params = file.params("", &layout)?;
+        Self::new(config, params, device, &file.origin)
+    }
+
+    /// Load a weight file from disk.
+    pub fn load(path: &std::path::Path, device: Device) -> Result<Self> {
+        Self::from_file(&WeightFile::read(path)?, device)
+    }
+
+    /// The shipped gray denoiser, verified against the manifest's SHA-256.
+    pub fn shipped(device: Device) -> Result<Self> {
+        let entry = shipped_entry(SHIPPED_GRAY_NAME)?;
+        verify_sha256(SHIPPED_GRAY, &entry)?;
+        let file = WeightFile::from_bytes(SHIPPED_GRAY, &format!("weights/{}", entry.file))?;
+        Self::from_file(&file, device)
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &DenoiserConfig {
+        &self.config
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ParamSet {
+        &self.params
+    }
+
+    fn forward_batch(&self, y: Tensor<4>, sigma: &[f32], device: &Device) -> Tensor<4> {
+        let tensors = self.params.tensors(device, false);
+        let s = Tensor::<1>::from_data(TensorData::new(sigma.to_vec(), [sigma.len()]), device);
+        self.config.forward(&tensors, y, s)
+    }
+
+    /// Denoise one image (`[H, W]`, or `[C, H, W]` channel by channel) at level `sigma`
+    /// (`sigma = 0` allowed: the network was trained from σ = 0).
+    pub fn run(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
+        let (c, h, w) = image_dims(y.shape())?;
+        if self.config.channels != 1 && self.config.channels != c {
+            return Err(Error::Shape {
+                context: format!("{} input channels", self.describe()),
+                expected: vec![self.config.channels],
+                got: vec![c],
+            });
+        }
+        let per = if self.config.channels == 1 { 1 } else { c };
+        let (hp, wp) = (h + h % 2, w + w % 2);
+        // Stack the channels as a batch (gray network) or keep them (colour network).
+        let n = c / per;
+        let mut data = Vec::with_capacity(c * hp * wp);
+        let y3 = y
+            .to_shape(IxDyn(&[c, h, w]))
+            .map_err(|e| Error::param("image", e.to_string()))?;
+        for k in 0..c {
+            let plane = y3.index_axis(Axis(0), k);
+            for i in 0..hp {
+                let ii = if i < h { i } else { h - 2.min(h) };
+                for j in 0..wp {
+                    let jj = if j < w { j } else { w - 2.min(w) };
+                    data.push(plane[[ii, jj]]);
+                }
+            }
+        }
+        let t = Tensor::<4>::from_data(TensorData::new(data, [n, per, hp, wp]), &self.device);
+        let out = self.forward_batch(t, &vec![sigma; n], &self.device);
+        let v = to_vec(out)?;
+        let full = ArrayD::from_shape_vec(IxDyn(&[c, hp, wp]), v)
+            .map_err(|e| Error::param("network output", e.to_string()))?;
+        let cropped = full
+            .slice_axis(Axis(1), Slice::from(..h))
+            .slice_axis(Axis(2), Slice::from(..w))
+            .to_owned();
+        cropped
+            .into_shape_with_order(IxDyn(y.shape()))
+            .map_err(|e| Error::param("network output", e.to_string()))
+    }
+}
+
+impl Denoiser for LearnedDenoiser {
+    fn describe(&self) -> String {
+        format!(
+            "learned({} {}x{}, {})",
+            DenoiserConfig::KIND,
+            self.config.depth,
+            self.config.features,
+            self.origin
+        )
+    }
+
+    fn denoise(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
+        check_input(&y, sigma, 2)?;
+        self.run(y, sigma)
+    }
+}
+
+impl NoiseConditionedDenoiser for LearnedDenoiser {
+    fn channels(&self) -> usize {
+        self.config.channels
+    }
+
+    fn denoise_batch(&self, y: ArrayViewD<f32>, sigma: &[f32]) -> Result<ArrayD<f32>> {
+        let (t, shape) = self.batch_tensor(&y, sigma, &self.device)?;
+        let out = self.forward_batch(t, sigma, &self.device);
+        ArrayD::from_shape_vec(IxDyn(&shape), to_vec(out)?)
+            .map_err(|e| Error::param("network output", e.to_string()))
+    }
+
+    fn vjp(
+        &self,
+        y: ArrayViewD<f32>,
+        sigma: &[f32],
+        r: ArrayViewD<f32>,
+    ) -> Result<(ArrayD<f32>, ArrayD<f32>)> {
+        if r.shape() != y.shape() {
+            return Err(Error::Shape {
+                context: "cotangent of the denoiser VJP".into(),
+                expected: y.shape().to_vec(),
+                got: r.shape().to_vec(),
+            });
+        }
+        let dev = self.device.clone().autodiff();
+        let (t, shape) = self.batch_tensor(&y, sigma, &dev)?;
+        let x = t.require_grad();
+        let out = self.forward_batch(x.clone(), sigma, &dev);
+        let rt = Tensor::<4>::from_data(
+            TensorData::new(
+                r.iter().copied().collect::<Vec<_>>(),
+                [shape[0], shape[1], shape[2], shape[3]],
+            ),
+            &dev,
+        );
+        let value = out.clone().inner();
+        let grads = (out * rt).sum().backward();
+        let g = x
+            .grad(&grads)
+            .ok_or_else(|| Error::Spec("the network recorded no gradient for its input".into()))?;
+        let d = ArrayD::from_shape_vec(IxDyn(&shape), to_vec(value)?)
+            .map_err(|e| Error::param("network output", e.to_string()))?;
+        let gv = ArrayD::from_shape_vec(IxDyn(&shape), to_vec(g)?)
+            .map_err(|e| Error::param("network VJP", e.to_string()))?;
+        Ok((d, gv))
+    }
+}
+
+impl LearnedDenoiser {
+    fn batch_tensor(
+        &self,
+        y: &ArrayViewD<f32>,
+        sigma: &[f32],
+        device: &Device,
+    ) -> Result<(Tensor<4>, Vec<usize>)> {
+        let shape = y.shape().to_vec();
+        if shape.len() != 4 || shape[1] != self.config.channels {
+            return Err(Error::Shape {
+                context: "denoiser batch [N, C, H, W]".into(),
+                expected: vec![sigma.len(), self.config.channels, 0, 0],
+                got: shape,
+            });
+        }
+        if shape[0] != sigma.len() {
+            return Err(Error::param(
+                "sigma",
+                format!("{} noise levels for a batch of {}", sigma.len(), shape[0]),
+            ));
+        }
+        if shape[2] % 2 != 0 || shape[3] % 2 != 0 {
+            return Err(Error::param(
+                "batch",
+                format!(
+                    "image sides must be even for batches, got {}x{}",
+                    shape[2], shape[3]
+                ),
+            ));
+        }
+        if let Some(s) = sigma.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+            return Err(Error::param(
+                "sigma",
+                format!("must be finite and >= 0, got {s}"),
+            ));
+        }
+        posterior::io::check_finite("denoiser input", y.view())?;
+        let data: Vec<f32> = y.iter().copied().collect();
+        let t = Tensor::<4>::from_data(
+            TensorData::new(data, [shape[0], shape[1], shape[2], shape[3]]),
+            device,
+        );
+        Ok((t, shape))
+    }
+}
+
+/// The manifest entry named `name`.
+pub fn shipped_entry(name: &str) -> Result<ManifestEntry> {
+    parse_manifest(MANIFEST)?
+        .into_iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| {
+            Error::Spec(format!(
+                "no weights named `{name}` in weights/MANIFEST.json"
+            ))
+        })
+}
+
+/// Keys of the `learned` denoiser spec.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "weights",
+        "weight file from `posterior train denoiser` (default: the shipped gray denoiser)",
+    ),
+    ("device", "cpu (default), or vulkan in a gpu-vulkan build"),
+];
+
+fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
+    let args = spec.args(&["weights", "device"])?;
+    let device = crate::device_by_name(args.str_opt("device").unwrap_or("cpu"))?;
+    let d = match args.str_opt("weights") {
+        Some(path) => LearnedDenoiser::load(std::path::Path::new(path), device)?,
+        None => LearnedDenoiser::shipped(device)?,
+    };
+    Ok(Box::new(d))
+}
+
+/// The registry entry of `learned`.
+pub fn entry() -> DenoiserEntry {
+    DenoiserEntry {
+        name: "learned",
+        summary: "noise-level-conditioned CNN (FFDNet-style, residual) trained by the project; gray, colour channel by channel",
+        keys: KEYS,
+        build,
+    }
+}
