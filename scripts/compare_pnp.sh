@@ -135,7 +135,9 @@ else:
     rec["seconds_runs"] = [r["seconds"] for r in rs]
     rec["seconds"] = statistics.median(rec["seconds_runs"])
     msgs = [l.strip() for l in open(log) if l.strip()]
-    rec["summary"] = msgs[-1] if msgs else ""
+    # the run's summary (method, levels, estimated sigma_n, counts) comes before the
+    # "PSNR ... against the reference" and "written to" lines
+    rec["summary"] = msgs[0] if msgs else ""
 print(json.dumps(rec))
 PY
         echo "  ours $task $method: $(tail -1 "$work/ours.jsonl" | cut -c1-200)" >&2
