@@ -155,6 +155,7 @@ peers = {r["task"]: r for r in lines if "psnr" in r}
 pchecks = {r["task"]: r for r in lines if r.get("check") == "inputs"}
 ours = read("ours.jsonl")
 checks = read("checks.jsonl")
+PNP = ("pnp-admm", "pnp-hqs", "pnp-drs", "pnp-pgd", "dpir", "red")
 names = {"deblur": "deblur (Gaussian 9x9 std 1.6, circular)", "sr2": "SR x2 (bicubic)",
          "sr4": "SR x4 (bicubic)"}
 f = lambda v, fmt: "–" if v is None else format(v, fmt)
@@ -172,7 +173,7 @@ for task in dict.fromkeys([r["task"] for r in ours] + list(peers)):
             print(f"| | `{o['spec']}` | posterior | **failed**: {msg} | | | | | |")
             continue
         dp = o["psnr"] - p["psnr"] if p and o.get("psnr") is not None else None
-        pnp = o["spec"].split(":")[0] in ("pnp-admm", "pnp-hqs", "pnp-drs", "pnp-pgd", "dpir", "red")
+        pnp = o["spec"].split(":")[0] in PNP
         ratio = p["seconds"] / o["seconds"] if p and pnp and o["seconds"] > 0 else None
         print(f"| | `{o['spec']}` | posterior | {f(o.get('psnr'), '.2f')} | {f(o.get('ssim'), '.4f')} | "
               f"{o['seconds']:.2f} | {o['iterations']} | {f(dp, '+.2f')} | "
@@ -188,7 +189,7 @@ for c in checks:
         print(f"* operator check {c['task']} `{c['operator']}`: max |A x (posterior) - A x (Python)| / max |A x| = "
               f"{c['max_rel_diff']:.2e} ({'ok' if c['ok'] else 'MISMATCH'}){extra}")
 for o in ours:
-    if o.get("summary") and o["spec"] in ("pnp-admm", "dpir"):
+    if o.get("summary") and o["spec"].split(":")[0] in PNP:
         print(f"* {o['task']} `{o['spec']}`: {o['summary']}")
 print("* time peer/ours: for our PnP methods only (all call BM3D once per iteration)")
 print(f"* load average (1/5/15 min): {l0} at the start, {l1} at the end; seconds: the solve only")
