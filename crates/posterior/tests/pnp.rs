@@ -347,6 +347,40 @@ fn colour_images_and_the_other_schemes_run() {
     }
 }
 
+/// The tuned `pnp-admm` defaults (`λ = 1/2`, 20 iterations; BENCHMARKS.md) are what a bare
+/// `pnp-admm` runs: the same iterates as the explicit spec, and not those of `λ = 1`.
+#[test]
+fn pnp_admm_defaults_are_the_tuned_values() {
+    let x = natural(32);
+    let sigma = 0.02;
+    let (spec, a, y) = problem("blur:kernel=gaussian,size=9,std=1.6", &x, sigma, 11);
+    let den = "denoiser=bm3d;stages=1";
+    let bare = solve(&spec, &a, &y, &format!("pnp-admm:{den},tol=0"), opts(sigma));
+    let explicit = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},tol=0,lambda=0.5,iters=20"),
+        opts(sigma),
+    );
+    assert_eq!(bare.iterations, 20, "{}", bare.summary);
+    assert!(
+        bare.summary.contains("rho_k = 0.5 sigma_n^2/sigma_k^2"),
+        "{}",
+        bare.summary
+    );
+    let (b, e) = (real(&bare.x), real(&explicit.x));
+    assert_eq!(b, e, "default pnp-admm differs from lambda=0.5,iters=20");
+    let one = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},tol=0,lambda=1,iters=20"),
+        opts(sigma),
+    );
+    assert!(rel(&real(&one.x), &b) > 1e-4, "lambda must matter");
+}
+
 #[test]
 fn per_iteration_psnr_is_logged_and_dpir_runs_its_schedule() {
     let x = natural(32);
