@@ -57,7 +57,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             net: DenoiserConfig::default(),
-            steps: 2000,
+            steps: 1500,
             batch: 32,
             patch: 48,
             lr: 1e-3,
