@@ -315,45 +315,31 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
     // Arrays of the wrong shape for the declared architecture.
     let mut wrong = ck.params.clone();
     wrong.params[0].shape = vec![wrong.params[0].len()];
-    let b = weights::to_bytes(
-        &[("", &wrong)],
-        &[
-            ("posterior.kind", DenoiserConfig::KIND.into()),
-            (
-                "posterior.config",
-                serde_json::to_string(&ck.config.net).unwrap(),
-            ),
-        ],
-    )
-    .unwrap();
-    let e = LearnedDenoiser::from_file(
-        &WeightFile::from_bytes(&b, "wrong").unwrap(),
-        posterior_nn::cpu(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = load_error(&wrong, &ck.config.net, "wrong");
     assert!(e.contains("has shape"), "{e}");
     // Non-finite weights are refused.
     let mut nan = ck.params.clone();
     nan.params[1].data[0] = f32::NAN;
+    let e = load_error(&nan, &ck.config.net, "nan");
+    assert!(e.contains("non-finite"), "{e}");
+}
+
+/// The error of loading `params` written as a `config` denoiser file.
+fn load_error(params: &ParamSet, config: &DenoiserConfig, origin: &str) -> String {
     let b = weights::to_bytes(
-        &[("", &nan)],
+        &[("", params)],
         &[
             ("posterior.kind", DenoiserConfig::KIND.into()),
-            (
-                "posterior.config",
-                serde_json::to_string(&ck.config.net).unwrap(),
-            ),
+            ("posterior.config", serde_json::to_string(config).unwrap()),
         ],
     )
     .unwrap();
-    let e = LearnedDenoiser::from_file(
-        &WeightFile::from_bytes(&b, "nan").unwrap(),
+    LearnedDenoiser::from_file(
+        &WeightFile::from_bytes(&b, origin).unwrap(),
         posterior_nn::cpu(),
     )
     .unwrap_err()
-    .to_string();
-    assert!(e.contains("non-finite"), "{e}");
+    .to_string()
 }
 
 #[test]
