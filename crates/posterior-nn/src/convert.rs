@@ -3,7 +3,7 @@
 //! Images in the core are `[H, W]` (gray) or `[C, H, W]` (channel-first colour) `f32` arrays;
 //! networks take `[N, C, H, W]` batches.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_tensor::{Device, Tensor, TensorData};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use posterior::{Error, Result};
 

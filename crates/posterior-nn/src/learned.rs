@@ -7,7 +7,7 @@
 //! channel by channel with the gray network. Odd image sides are handled by mirroring one
 //! row/column before the network's 2x2 unshuffle and cropping afterwards.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_tensor::{Device, Tensor, TensorData};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use posterior::denoise::{Denoiser, DenoiserEntry, check_input};
 use posterior::spec::Spec;

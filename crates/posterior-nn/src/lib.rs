@@ -29,7 +29,7 @@ pub mod prior;
 pub mod train;
 pub mod weights;
 
-pub use burn::tensor::Device;
+pub use burn_tensor::Device;
 pub use learned::LearnedDenoiser;
 
 /// The CPU device (burn's `flex` backend, multithreaded with rayon).
@@ -42,7 +42,7 @@ pub fn device_by_name(name: &str) -> posterior::Result<Device> {
     match name {
         "cpu" => Ok(cpu()),
         #[cfg(feature = "gpu-vulkan")]
-        "vulkan" => Ok(Device::vulkan(burn::tensor::DeviceKind::DiscreteGpu(0))),
+        "vulkan" => Ok(Device::vulkan(burn_tensor::DeviceKind::DiscreteGpu(0))),
         other => Err(posterior::Error::param(
             "device",
             format!(

@@ -12,10 +12,10 @@
 //!
 //! `x̂ = y − S(f_θ([U(y), σ 1]))` with `U` the unshuffle, `S` its inverse, `f_θ` the stack.
 
-use burn::tensor::Tensor;
-use burn::tensor::activation::relu;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn_tensor::Tensor;
+use burn_tensor::activation::relu;
+use burn_tensor::module::conv2d;
+use burn_tensor::ops::ConvOptions;
 use posterior::{Error, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@
 //! ([`ParamSet::tensors`]). Entry order is fixed by the architecture, so a saved file and a
 //! freshly initialised network agree name by name and shape by shape.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_tensor::{Device, Tensor, TensorData};
 use posterior::{Error, Result};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -125,11 +125,7 @@ impl ParamSet {
 
     /// Read the gradients of tracked tensors made by [`Self::tensors`] into a set with this
     /// set's layout; a parameter that took no part in the loss gets a zero gradient.
-    pub fn grads(
-        &self,
-        tensors: &[Tensor<1>],
-        grads: &burn::tensor::Gradients,
-    ) -> Result<ParamSet> {
+    pub fn grads(&self, tensors: &[Tensor<1>], grads: &burn_tensor::Gradients) -> Result<ParamSet> {
         let mut out = self.clone();
         for (p, t) in out.params.iter_mut().zip(tensors) {
             match t.grad(grads) {
