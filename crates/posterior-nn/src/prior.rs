@@ -29,6 +29,14 @@ pub trait GenerativePrior: Send + Sync {
     /// Decode `z` and return `(G(z), J_G(z)ᵀ r)` for a batch of image-space cotangents `r`
     /// (`[B, ...image_shape]`); the second output is `[B, k]`.
     fn vjp(&self, z: ArrayView2<f32>, r: ArrayViewD<f32>) -> Result<(ArrayD<f32>, Array2<f32>)>;
+
+    /// The encoder's mean latent `E[q(z | x)]` for a batch of images `x`
+    /// (`[B, ...image_shape]`) → `[B, k]`, for models that have an encoder (a VAE);
+    /// `Ok(None)` for those that do not (a GAN). Latent MAP uses it as a starting point.
+    fn encode_mean(&self, x: ArrayViewD<f32>) -> Result<Option<Array2<f32>>> {
+        let _ = x;
+        Ok(None)
+    }
 }
 
 /// A denoiser conditioned on the noise level, on batches `[N, C, H, W]`.

@@ -1,5 +1,5 @@
 //! Reading and writing images and arrays: PNG (8/16-bit gray or RGB) and NumPy `.npy`
-//! (float32, float64, complex64, complex128).
+//! (float32, float64, complex64, complex128; uint8 on reading).
 //!
 //! Conventions: images are `[H, W]` (gray) or `[3, H, W]` (RGB, channel-first) `f32`
 //! arrays with intensities in `[0, 1]`; PNG samples are divided by their full scale
@@ -123,7 +123,8 @@ pub fn read_image(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     }
 }
 
-/// Read an array: a `.npy` of float32/float64 (-> [`AnyArray::Real`]) or
+/// Read an array: a `.npy` of uint8/float32/float64 (-> [`AnyArray::Real`]; bytes keep their
+/// values 0..=255) or
 /// complex64/complex128 (-> [`AnyArray::Complex`]), any number of axes, or a PNG
 /// (-> `Real`, as [`read_image`] decodes it).
 pub fn read_array(path: impl AsRef<Path>) -> Result<AnyArray> {

@@ -29,6 +29,8 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// The element types this module understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dtype {
+    /// Unsigned bytes (read only: returned as `f32` values 0..=255, e.g. MNIST digits).
+    U8,
     F32,
     F64,
     C64,
@@ -38,6 +40,7 @@ pub(crate) enum Dtype {
 impl Dtype {
     fn item_size(self) -> usize {
         match self {
+            Dtype::U8 => 1,
             Dtype::F32 => 4,
             Dtype::F64 | Dtype::C64 => 8,
             Dtype::C128 => 16,
@@ -46,6 +49,7 @@ impl Dtype {
 
     fn descr(self) -> &'static str {
         match self {
+            Dtype::U8 => "|u1",
             Dtype::F32 => "<f4",
             Dtype::F64 => "<f8",
             Dtype::C64 => "<c8",
@@ -55,6 +59,7 @@ impl Dtype {
 
     fn from_descr(descr: &str) -> std::result::Result<Dtype, String> {
         match descr {
+            "|u1" | "<u1" => Ok(Dtype::U8),
             "<f4" => Ok(Dtype::F32),
             "<f8" => Ok(Dtype::F64),
             "<c8" => Ok(Dtype::C64),
@@ -69,7 +74,7 @@ impl Dtype {
                  (convert with `a.astype(a.dtype.newbyteorder('<'))`)"
             )),
             d if d.starts_with('|') || d.starts_with('<') || d.starts_with('=') => Err(format!(
-                "dtype `{d}` is not supported; use float32, float64, complex64 or complex128 \
+                "dtype `{d}` is not supported; use uint8, float32, float64, complex64 or complex128 \
                  (e.g. `a.astype(np.float32)`)"
             )),
             d => Err(format!(
@@ -393,6 +398,7 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<AnyArray, String> {
     }
     let dim = IxDyn(&header.shape);
     let arr = match header.dtype {
+        Dtype::U8 => AnyArray::Real(from_vec(dim, data.iter().map(|&b| b as f32).collect())),
         Dtype::F32 => AnyArray::Real(from_vec(
             dim,
             data.chunks_exact(4)
@@ -570,6 +576,12 @@ mod tests {
         };
         assert_eq!(z.shape(), &[1, 2]);
         assert_eq!(z[[0, 1]], c32::new(3.0, 4.0));
+
+        let AnyArray::Real(b) = decode(&file("|u1", "False", "(2, 2)", &[0, 7, 128, 255])).unwrap()
+        else {
+            panic!("expected real")
+        };
+        assert_eq!(b.as_slice().unwrap(), &[0.0, 7.0, 128.0, 255.0]);
     }
 
     #[test]
@@ -580,7 +592,7 @@ mod tests {
             (file("<f4", "True", "(1,)", &four), "Fortran"),
             (file("|O", "False", "(1,)", &four), "object"),
             (file("<i4", "False", "(1,)", &four), "not supported"),
-            (file("|u1", "False", "(4,)", &four), "not supported"),
+            (file("|i1", "False", "(4,)", &four), "not supported"),
             (file("<f4", "False", "(2,)", &four), "truncated"),
             (file("<f4", "False", "(0, 3)", &[]), "no elements"),
             (file("<f4", "False", "(1,)", &[0u8; 8]), "unexpected bytes"),

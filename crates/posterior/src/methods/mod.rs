@@ -33,12 +33,60 @@ pub struct MethodEntry {
     pub keys: &'static [(&'static str, &'static str)],
 }
 
-/// All method families, including one per denoiser added with
-/// [`crate::denoise::register_denoiser`] (usable on `denoise` data like `nlm`).
+/// Runs a registered method: `(operator spec, operator, measurements, method spec, options)`.
+pub type MethodRun = fn(&Spec, &AnyOperator, &AnyArray, &Spec, &mut RunOptions) -> Result<Outcome>;
+
+/// A method family added at run time by a crate this one cannot depend on (the generative
+/// priors of `posterior-nn`); see [`register_method`].
+#[derive(Clone, Copy)]
+pub struct RegisteredMethod {
+    /// Spec name.
+    pub name: &'static str,
+    /// One-line description.
+    pub summary: &'static str,
+    /// Keys and their documentation (with defaults).
+    pub keys: &'static [(&'static str, &'static str)],
+    /// Run it. [`reconstruct`] has already checked the measurements' shape, their finiteness
+    /// and the reference's shape.
+    pub run: MethodRun,
+}
+
+static REGISTERED: std::sync::RwLock<Vec<RegisteredMethod>> = std::sync::RwLock::new(Vec::new());
+
+/// Add a method family, so that [`reconstruct`] and [`methods`] find it. Registering a name
+/// again replaces the earlier entry; built-in names cannot be replaced.
+pub fn register_method(entry: RegisteredMethod) {
+    if builtin_methods().iter().any(|m| m.name == entry.name) {
+        return;
+    }
+    let mut reg = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|e| e.name != entry.name);
+    reg.push(entry);
+}
+
+fn registered(name: &str) -> Option<RegisteredMethod> {
+    REGISTERED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|m| m.name == name)
+        .copied()
+}
+
+/// All method families: the built-in ones, those added with [`register_method`], and one per
+/// denoiser added with [`crate::denoise::register_denoiser`] (usable on `denoise` data like
+/// `nlm`).
 pub fn methods() -> Vec<MethodEntry> {
     let mut all = builtin_methods();
+    for m in REGISTERED.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        all.push(MethodEntry {
+            name: m.name,
+            summary: m.summary,
+            keys: m.keys,
+        });
+    }
     for d in crate::denoise::denoisers() {
-        if !all.iter().any(|m| m.name == d.name) && !["tv", "wavelet"].contains(&d.name) {
+        if !all.iter().any(|m| m.name == d.name) {
             all.push(MethodEntry {
                 name: d.name,
                 summary: d.summary,
@@ -340,7 +388,9 @@ pub fn adjoint(op: &AnyOperator, y: &AnyArray) -> Result<AnyArray> {
     })
 }
 
-pub(crate) fn driver_for<'a, T: Scalar>(
+/// A [`Driver`] set up from the run options: reference PSNR, interrupt flag, JSON log and
+/// progress callback.
+pub fn driver_for<'a, T: Scalar>(
     opts: &'a mut RunOptions,
     max_iters: usize,
 ) -> Result<Driver<'a, T>> {
@@ -364,7 +414,8 @@ pub(crate) fn driver_for<'a, T: Scalar>(
     Ok(d)
 }
 
-pub(crate) fn outcome<T: ArrayElem>(r: Report<T>) -> Outcome {
+/// The [`Outcome`] of a driver's report.
+pub fn outcome<T: ArrayElem>(r: Report<T>) -> Outcome {
     Outcome {
         summary: r.summary(),
         iterations: r.iterations,
@@ -466,6 +517,10 @@ pub fn reconstruct(
             pnp::run(name, op_spec, op, y, method, &mut opts)
         }
         "nlm" | "bm3d" | "wnnm" => run_denoiser(op_spec, y, method, &opts),
+        other if registered(other).is_some() => {
+            let entry = registered(other).expect("checked above");
+            (entry.run)(op_spec, op, y, method, &mut opts)
+        }
         other if crate::denoise::denoisers().iter().any(|d| d.name == other) => {
             run_denoiser(op_spec, y, method, &opts)
         }
