@@ -14,6 +14,62 @@ use posterior_nn::train::{self, Event, TrainConfig, Validation};
 pub enum TrainWhat {
     /// The noise-level-conditioned denoiser (`learned`), from a folder of images.
     Denoiser(DenoiserArgs),
+    /// A VAE (CSGM's MNIST model: 784-500-500-20) on a stack of 28x28 images.
+    Vae(GenArgs),
+    /// A DCGAN (spectrally normalised discriminator) on a stack of 28x28 images.
+    Gan(GenArgs),
+}
+
+/// Flags of `train vae` and `train gan`.
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Training images: a .npy stack [N, H, W] (uint8 or float in [0, 1]) or an MNIST IDX
+    /// file (*-idx3-ubyte[.gz], e.g. /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+    /// from Debian's dataset-fashion-mnist).
+    #[arg(long)]
+    data: PathBuf,
+    /// Held-out images for the evaluations (same formats); none: no evaluation.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Optimizer steps in total (with --resume: the new total); default 10000 (vae), 5000 (gan).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Output weight file (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Checkpoint file (default: the output path with `.ckpt` appended).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint (same data, same settings; only --steps may grow).
+    #[arg(long)]
+    resume: bool,
+    /// Seed of the initial weights and of every batch.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images per batch; default 100 (vae), 64 (gan).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Adam step size; default 1e-3 (vae), 2e-4 (gan).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Latent dimension.
+    #[arg(long, default_value_t = 20)]
+    latent: usize,
+    /// VAE hidden units (vae only).
+    #[arg(long, default_value_t = 500)]
+    hidden: usize,
+    /// Base feature maps (gan only).
+    #[arg(long, default_value_t = 32)]
+    features: usize,
+    /// Steps between evaluations (0: at the end only).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Flags of `train denoiser`.
@@ -77,6 +133,8 @@ pub struct DenoiserArgs {
 pub fn run(what: TrainWhat) -> Result<()> {
     match what {
         TrainWhat::Denoiser(a) => denoiser(a),
+        TrainWhat::Vae(a) => generative(a, false),
+        TrainWhat::Gan(a) => generative(a, true),
     }
 }
 
@@ -262,6 +320,191 @@ fn print_manifest_entry(path: &Path, ck: &train::Checkpoint, data: &Path) -> Res
     eprintln!(
         "weights written to {} (manifest entry on stdout)",
         path.display()
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&entry).map_err(|e| Error::Spec(e.to_string()))?
+    );
+    Ok(())
+}
+
+fn progress_bar(total: u64, hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+    b.set_style(
+        ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b
+}
+
+fn generative(a: GenArgs, gan: bool) -> Result<()> {
+    use posterior_nn::generative::digits::ImageStack;
+    use posterior_nn::generative::gan::GanConfig;
+    use posterior_nn::generative::train::{self as gt, GenEvent, GenTrainConfig};
+    use posterior_nn::generative::vae::VaeConfig;
+
+    let data = ImageStack::load(&a.data)?;
+    let test = a.test.as_deref().map(ImageStack::load).transpose()?;
+    let mut config = if gan {
+        GenTrainConfig::gan(GanConfig {
+            height: data.height,
+            width: data.width,
+            latent: a.latent,
+            features: a.features,
+        })
+    } else {
+        GenTrainConfig::vae(VaeConfig {
+            height: data.height,
+            width: data.width,
+            hidden: a.hidden,
+            latent: a.latent,
+        })
+    };
+    config.seed = a.seed;
+    if let Some(v) = a.steps {
+        config.steps = v;
+    }
+    if let Some(v) = a.batch {
+        config.batch = v;
+    }
+    if let Some(v) = a.lr {
+        config.lr = v;
+    }
+    if let Some(v) = a.eval_every {
+        config.eval_every = v;
+    }
+    config.validate()?;
+    let device = posterior_nn::device_by_name(&a.device)?;
+    let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
+        let mut p = a.out.clone().into_os_string();
+        p.push(".ckpt");
+        PathBuf::from(p)
+    });
+    eprintln!(
+        "training {} on {} ({} images {}x{}): {} steps of {} images",
+        if gan {
+            GanConfig::KIND
+        } else {
+            VaeConfig::KIND
+        },
+        data.origin,
+        data.n,
+        data.height,
+        data.width,
+        config.steps,
+        config.batch
+    );
+    let plain = !a.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = progress_bar(config.steps, a.quiet || plain);
+    let every = (config.steps / 40).clamp(1, 250);
+    let mut on_event = |e: &GenEvent| match e {
+        GenEvent::Step {
+            step,
+            losses,
+            images_per_s,
+            ..
+        } => {
+            let txt: Vec<String> = losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+            let msg = format!("{}  {images_per_s:.0} images/s", txt.join("  "));
+            if plain && step % every == 0 {
+                eprintln!("step {step}/{}: {msg}", config.steps);
+            }
+            bar.set_position(*step);
+            bar.set_message(msg);
+        }
+        GenEvent::Evaluated(ev) => {
+            let txt: Vec<String> = ev
+                .metrics
+                .iter()
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect();
+            let line = format!("step {}: test {}", ev.step, txt.join(", "));
+            if plain {
+                eprintln!("{line}")
+            } else {
+                bar.println(line)
+            }
+        }
+        GenEvent::Resumed { step } => eprintln!("resumed at step {step}"),
+    };
+    let flag = crate::interrupt_flag();
+    let out = gt::train_generative(
+        &config,
+        &data,
+        test.as_ref(),
+        &device,
+        &ckpt,
+        a.resume,
+        &mut on_event,
+        Some(&flag),
+    )?;
+    bar.finish_and_clear();
+    let ck = out.checkpoint;
+    if out.interrupted {
+        eprintln!(
+            "interrupted at step {}: checkpoint {} (continue with the same command and --resume)",
+            ck.step,
+            ckpt.display()
+        );
+        return Ok(());
+    }
+    ck.save_weights(&a.out)?;
+    let bytes = std::fs::read(&a.out).map_err(|e| Error::Io {
+        path: a.out.clone(),
+        reason: e.to_string(),
+    })?;
+    let (kind, net) = match &ck.config.net {
+        gt::GenNet::Vae(c) => (VaeConfig::KIND, serde_json::to_value(c)),
+        gt::GenNet::Gan(c) => (GanConfig::KIND, serde_json::to_value(c)),
+    };
+    let metrics = ck.evals.last().map(|e| {
+        serde_json::Value::Object(
+            e.metrics
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        format!("test_{n}"),
+                        serde_json::json!((v * 1e4).round() / 1e4),
+                    )
+                })
+                .collect(),
+        )
+    });
+    let entry = posterior_nn::weights::ManifestEntry {
+        name: a
+            .out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        file: a
+            .out
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        kind: kind.into(),
+        config: net.map_err(|e| Error::Spec(e.to_string()))?,
+        data: format!(
+            "train: {}; test: {}",
+            ck.data,
+            test.as_ref().map_or("none".into(), |t| format!(
+                "{} ({} images)",
+                t.origin,
+                t.n.min(500)
+            ))
+        ),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        steps: ck.step,
+        seed: ck.config.seed,
+        validation: metrics.unwrap_or(serde_json::Value::Null),
+        parameters: ck.sets[0].1.count(),
+        sha256: posterior_nn::weights::sha256_hex(&bytes),
+    };
+    eprintln!(
+        "weights written to {} (manifest entry on stdout)",
+        a.out.display()
     );
     println!(
         "{}",
