@@ -107,6 +107,33 @@ enum Command {
         #[command(subcommand)]
         what: train::TrainWhat,
     },
+    /// Draw images from a generative prior, G(z) with z ~ N(0, I), and write them as a grid PNG.
+    SamplePrior {
+        /// vae or gan.
+        #[arg(long, default_value = "vae")]
+        prior: String,
+        /// Which shipped model: mnist or fashion.
+        #[arg(long, default_value = "mnist")]
+        data: String,
+        /// A weight file from `posterior train vae|gan` instead of a shipped model.
+        #[arg(long)]
+        weights: Option<String>,
+        /// Number of samples.
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// Grid columns.
+        #[arg(long, default_value_t = 8)]
+        cols: usize,
+        /// Seed of the latent draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output grid (.png); the samples themselves also go to --npy when given.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write the samples [n, H, W] as .npy too.
+        #[arg(long)]
+        npy: Option<PathBuf>,
+    },
     /// List operators, noise models and methods with their parameters.
     List,
 }
@@ -172,6 +199,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Train { what } => train::run(what),
+        Command::SamplePrior {
+            prior,
+            data,
+            weights,
+            n,
+            cols,
+            seed,
+            out,
+            npy,
+        } => sample_prior(
+            &prior,
+            &data,
+            weights.as_deref(),
+            n,
+            cols,
+            seed,
+            &out,
+            npy.as_deref(),
+        ),
         Command::List => {
             println!("{}", help::catalogue());
             Ok(())
@@ -402,4 +448,39 @@ pub fn shape_str(shape: &[usize]) -> String {
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join("x")
+}
+
+#[allow(clippy::too_many_arguments)] // reason: the subcommand's flags, one each
+fn sample_prior(
+    prior: &str,
+    data: &str,
+    weights: Option<&str>,
+    n: usize,
+    cols: usize,
+    seed: u64,
+    out: &Path,
+    npy: Option<&Path>,
+) -> Result<()> {
+    use posterior_nn::prior::GenerativePrior;
+    if n == 0 || n > 10_000 || cols == 0 {
+        return Err(Error::param(
+            "n",
+            format!("need 1 <= n <= 10000 and cols >= 1, got n={n}, cols={cols}"),
+        ));
+    }
+    let g = posterior_nn::generative::shipped::resolve(prior, data, weights, posterior_nn::cpu())?;
+    let k = g.latent_dim();
+    let z = posterior_nn::generative::sample_latents(n, k, seed);
+    let samples = g.decode(z.view())?;
+    let grid = posterior_nn::generative::digits::grid(&samples, cols, 1.0)?;
+    posterior::io::write_png(out, &grid.view(), 8)?;
+    if let Some(p) = npy {
+        posterior::io::write_npy_real(p, &samples.view())?;
+    }
+    eprintln!(
+        "{n} samples of {} written to {}",
+        g.describe(),
+        out.display()
+    );
+    Ok(())
 }

@@ -4,14 +4,18 @@
 //! normalization for generative adversarial networks", ICLR 2018) for stable training without
 //! batch normalisation.
 //!
-//! Generator `G(z)`: `z ∈ R^k → linear → 2f x H/4 x W/4 → ReLU → 4x4 transposed conv, stride 2
-//! → f x H/2 x W/2 → ReLU → 4x4 transposed conv, stride 2 → 1 x H x W → sigmoid`.
+//! Generator `G(z)`: `z ∈ R^k → linear → 2f x H/4 x W/4 → ReLU, pixel norm → 4x4 transposed
+//! conv, stride 2 → f x H/2 x W/2 → ReLU, pixel norm → 4x4 transposed conv, stride 2 →
+//! 1 x H x W`, a linear output (the data lie in `[0, 1]`; samples may overshoot slightly).
+//! Pixel normalisation stands in for DCGAN's batch normalisation, and the output is not
+//! squashed: with batch-free normalisation and a sigmoid output, our generator drove the
+//! sigmoid into saturation within 150 steps (all-black samples, vanishing gradients).
 //! Discriminator: two 4x4 stride-2 convolutions (`f`, `2f` maps, LeakyReLU 0.2) and a linear
 //! layer to one logit; every weight is divided by its spectral norm, estimated by one power
 //! iteration per training step with persistent vectors (the gradient flows through the norm,
 //! as in Miyato et al.). Loss: the non-saturating GAN loss of Goodfellow et al. (2014).
 
-use burn_tensor::activation::{leaky_relu, relu, sigmoid};
+use burn_tensor::activation::{leaky_relu, relu};
 use burn_tensor::module::{conv_transpose2d, conv2d, linear};
 use burn_tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn_tensor::{Device, Tensor, TensorData};
@@ -153,7 +157,7 @@ impl GanConfig {
             g[0].clone().reshape([k, 2 * f * h4 * w4]),
             Some(g[1].clone()),
         );
-        let t = relu(t.reshape([b, 2 * f, h4, w4]));
+        let t = pixel_norm(relu(t.reshape([b, 2 * f, h4, w4])));
         let opts = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
         let t = conv_transpose2d(
             t,
@@ -161,14 +165,14 @@ impl GanConfig {
             Some(g[3].clone()),
             opts.clone(),
         );
-        let t = relu(t);
+        let t = pixel_norm(relu(t));
         let t = conv_transpose2d(
             t,
             g[4].clone().reshape([f, 1, 4, 4]),
             Some(g[5].clone()),
             opts,
         );
-        sigmoid(t)
+        t
     }
 
     /// One power iteration per normalised weight on the host (updating `sn`), returning the
@@ -248,6 +252,16 @@ impl GanConfig {
         )
         .reshape([b])
     }
+}
+
+/// Pixelwise feature normalisation (Karras et al., "Progressive growing of GANs", ICLR 2018):
+/// each pixel's feature vector divided by its root mean square. It keeps the generator's
+/// activations at a fixed scale without batch statistics, so `G(z)` of one latent never
+/// depends on the others in the batch (batch normalisation would), as latent MAP needs.
+fn pixel_norm(t: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = t.dims();
+    let rms = (t.clone().square().mean_dim(1) + 1e-8).sqrt();
+    t / rms.expand([b, c, h, w])
 }
 
 fn normalize(v: &mut [f32]) {

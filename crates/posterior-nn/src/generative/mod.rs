@@ -4,6 +4,7 @@
 
 pub mod digits;
 pub mod gan;
+pub mod shipped;
 pub mod train;
 pub mod vae;
 
@@ -251,4 +252,12 @@ impl GenerativePrior for GenPrior {
                 .map_err(|e| Error::param("encoder output", e.to_string()))?,
         ))
     }
+}
+
+/// `n` latent vectors of dimension `k`, i.i.d. `N(0, 1)` entries from `seed`.
+pub fn sample_latents(n: usize, k: usize, seed: u64) -> Array2<f32> {
+    let mut rng = posterior::rng(seed);
+    Array2::from_shape_fn((n, k), |_| {
+        rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, &mut rng)
+    })
 }
