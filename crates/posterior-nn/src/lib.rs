@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+pub mod csgm;
 pub mod learned;
 pub mod net;
 pub mod params;
