@@ -496,7 +496,6 @@ where
     z: Array2<f32>,
     nu: Option<Array2<f32>>,
     x: Array2<f32>,
-    res: Array2<f32>,
     grad: Array2<f32>,
     fit_sq: Vec<f64>,
     objective: Vec<f64>,
@@ -718,7 +717,6 @@ where
             lr: params.lr,
             tol: params.tol,
             x: Array2::zeros((restarts, n)),
-            res: Array2::zeros((restarts, m)),
             grad: Array2::zeros((restarts, k)),
             z,
             nu,
@@ -742,7 +740,6 @@ where
         let rimg = s.image_gradient(&e.res);
         s.grad = s.latent_gradient(s.z.view(), &rimg)?;
         s.x = e.x;
-        s.res = e.res;
         s.fit_sq = e.fit_sq;
         s.refresh_objectives()?;
         s.grad0 = (0..restarts)
@@ -752,8 +749,8 @@ where
         Ok(s)
     }
 
-    /// Decode a batch of latents and evaluate `A G(z) − y` (no deviation added).
-    fn evaluate(&self, z: ArrayView2<f32>) -> Result<Evaluated> {
+    /// Decode a batch of latents to images `[B, n]`.
+    fn decode(&self, z: ArrayView2<f32>) -> Result<Array2<f32>> {
         let b = z.nrows();
         let g = self.prior.decode(z)?;
         let mut want = self.batch_shape.clone();
@@ -765,11 +762,15 @@ where
                 got: g.shape().to_vec(),
             });
         }
-        let x = g
-            .as_standard_layout()
+        g.as_standard_layout()
             .into_owned()
             .into_shape_with_order((b, self.n))
-            .map_err(|e| Error::param("csgm", format!("decoded batch reshape: {e}")))?;
+            .map_err(|e| Error::param("csgm", format!("decoded batch reshape: {e}")))
+    }
+
+    /// Decode a batch of latents and evaluate `A G(z) − y` (no deviation added).
+    fn evaluate(&self, z: ArrayView2<f32>) -> Result<Evaluated> {
+        let x = self.decode(z)?;
         let (res, fit_sq) = self.residuals(&x);
         Ok(Evaluated { x, res, fit_sq })
     }
@@ -905,36 +906,39 @@ where
                 let step = lr * (*m / bc1) / ((*v / bc2).sqrt() + ADAM_EPS);
                 *z = (*z as f64 - step) as f32;
             });
-        let mut e = self.evaluate(self.z.view())?;
-        let rimg = match self.nu.take() {
-            None => self.image_gradient(&e.res),
+        let mut x = self.decode(self.z.view())?;
+        let (fit_sq, rimg) = match self.nu.take() {
+            None => {
+                let (res, fit_sq) = self.residuals(&x);
+                let rimg = self.image_gradient(&res);
+                (fit_sq, rimg)
+            }
             Some(mut nu) => {
                 // x = G(z_new) + ν, then one proximal-gradient step on ν at that point.
-                e.x += &nu;
-                let (res, _) = self.residuals(&e.x);
+                x += &nu;
+                let (res, _) = self.residuals(&x);
                 let r_nu = self.image_gradient(&res);
                 let t = self.nu_step.expect("sparse has a step");
                 let thr = t * self.mu.expect("sparse has mu");
                 ndarray::Zip::from(&mut nu)
-                    .and(&mut e.x)
+                    .and(&mut x)
                     .and(&r_nu)
                     .for_each(|nu, x, &g| {
                         let new = soft(*nu as f64 - t * g as f64, thr) as f32;
                         *x += new - *nu;
                         *nu = new;
                     });
-                let (res, fit_sq) = self.residuals(&e.x);
-                e.res = res;
-                e.fit_sq = fit_sq;
                 self.nu = Some(nu);
-                self.image_gradient(&e.res)
+                let (res, fit_sq) = self.residuals(&x);
+                let rimg = self.image_gradient(&res);
+                (fit_sq, rimg)
             }
         };
         self.grad = self.latent_gradient(self.z.view(), &rimg)?;
         for r in 0..self.z.nrows() {
             let d: f64 = row(&self.x, r)
                 .iter()
-                .zip(row(&e.x, r))
+                .zip(row(&x, r))
                 .map(|(&a, &b)| {
                     let d = a as f64 - b as f64;
                     d * d
@@ -942,9 +946,8 @@ where
                 .sum();
             self.change[r] = d.sqrt();
         }
-        self.x = e.x;
-        self.res = e.res;
-        self.fit_sq = e.fit_sq;
+        self.x = x;
+        self.fit_sq = fit_sq;
         Ok(())
     }
 
@@ -1045,7 +1048,7 @@ where
             };
             for (i, &a) in acc.iter().enumerate() {
                 let r = dirs[a].0;
-                let Trial { z, x, res, fit_sq } = accepted[a].take().expect("accepted");
+                let Trial { z, x, fit_sq, .. } = accepted[a].take().expect("accepted");
                 let s: Vec<f64> = z
                     .iter()
                     .zip(row(&self.z, r))
@@ -1079,7 +1082,6 @@ where
                     .sqrt();
                 row_mut(&mut self.z, r).copy_from_slice(&z);
                 row_mut(&mut self.x, r).copy_from_slice(&x);
-                row_mut(&mut self.res, r).copy_from_slice(&res);
                 row_mut(&mut self.grad, r).copy_from_slice(row(&ga, i));
                 self.fit_sq[r] = fit_sq;
             }
