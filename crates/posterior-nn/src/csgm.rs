@@ -50,7 +50,12 @@ pub enum CsgmOptimizer {
     /// Limited-memory BFGS (Nocedal, Math. Comp. 35, 1980) with memory 10, one history per
     /// restart, and an Armijo backtracking line search per restart (`c₁ = 10⁻⁴`, halving,
     /// at most 30 trials) whose trial points of all restarts are decoded in one batch.
-    /// Curvature pairs with `sᵀy <= 0` are skipped. Not available with sparse deviations.
+    /// The initial matrix is `H₀ = (sᵀy/yᵀy) I` from the newest pair; the first trial step
+    /// is `α = 1`, or `α = min(1, 1/‖g‖)` along `−g` while a restart has no pairs. Curvature
+    /// pairs with `sᵀy <= 0` are skipped. A restart whose search fails drops its pairs and
+    /// retries along `−g`; one that fails along `−g` cannot decrease its objective in f32
+    /// arithmetic and stops (when all have stopped the solver reports convergence). Not
+    /// available with sparse deviations.
     Lbfgs,
 }
 
@@ -1177,6 +1182,7 @@ where
             objectives: self.objective.clone(),
             sigma: self.sigma,
             mu: self.mu,
+            encoder_used: self.encoder_used,
             report,
         }
     }
@@ -1331,6 +1337,8 @@ pub struct CsgmResult {
     pub sigma: f64,
     /// The `μ` used (sparse variant).
     pub mu: Option<f64>,
+    /// Whether restart 0 started from the prior's encoder.
+    pub encoder_used: bool,
     /// The driver's report (iterations, termination, history, operator counts).
     pub report: Report<f32>,
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, IxDyn};
 use posterior::ops::LinearOperator;
 use posterior::ops::cs::Gaussian;
-use posterior::solve::{Cgls, CglsParams, Driver, Iterative};
+use posterior::solve::{Cgls, CglsParams, Driver, Iterative, Termination};
 use posterior::{Error, Spec};
 use posterior_nn::csgm::{
     CSGM_KEYS, CSGM_SPARSE_KEYS, Csgm, CsgmInit, CsgmOptimizer, CsgmParams, solve,
@@ -49,6 +49,18 @@ impl Toy {
             encoder: None,
             seen: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A linear generator with an ill-conditioned, non-axis-aligned Jacobian
+    /// `W = W₀ Q₁ diag(1, 0.6, 0.6², 0.6³, 0.6⁴) Q₂` (`Q` random orthogonal), so that
+    /// steepest descent is slow while quasi-Newton methods are not.
+    fn ill_conditioned(seed: u64) -> Self {
+        let mut t = Toy::new(seed, false);
+        let q1 = orthogonal(seed + 2000);
+        let q2 = orthogonal(seed + 3000);
+        let d = Array2::from_diag(&Array1::from_iter((0..K).map(|j| 0.6f64.powi(j as i32))));
+        t.w = t.w.dot(&q1).dot(&d).dot(&q2);
+        t
     }
 
     /// Pre-activation `W z + b` and `G(z)` for one latent, in f64.
@@ -130,6 +142,21 @@ impl GenerativePrior for Toy {
             }
         }
     }
+}
+
+/// A random K x K orthogonal matrix (Gram-Schmidt on Gaussian columns).
+fn orthogonal(seed: u64) -> Array2<f64> {
+    let mut q = Array2::from_shape_vec((K, K), normal_vec(K * K, seed, 1.0)).unwrap();
+    for j in 0..K {
+        for i in 0..j {
+            let d = q.column(i).dot(&q.column(j));
+            let ci = q.column(i).to_owned();
+            q.column_mut(j).scaled_add(-d, &ci);
+        }
+        let n = q.column(j).dot(&q.column(j)).sqrt();
+        q.column_mut(j).mapv_inplace(|v| v / n);
+    }
+    q
 }
 
 fn matrix(op: &Gaussian) -> Array2<f64> {
@@ -241,7 +268,7 @@ fn iterations_to(
 
 #[test]
 fn linear_generator_reaches_the_closed_form_map_with_adam_and_lbfgs() {
-    let g = Toy::new(1, false);
+    let g = Toy::ill_conditioned(1);
     let op = Gaussian::new(&SHAPE, 20, 2).unwrap();
     let a = matrix(&op);
     let z_true = normal_vec(K, 3, 1.0);
@@ -263,6 +290,13 @@ fn linear_generator_reaches_the_closed_form_map_with_adam_and_lbfgs() {
         "adam: rel error {e:.2e}; {}",
         out.report.summary()
     );
+    // The tol test ended the run, well before the iteration limit.
+    assert!(
+        matches!(out.report.termination, Termination::Converged(_)) && out.report.iterations < 3000,
+        "{}",
+        out.report.summary()
+    );
+    assert!(!out.encoder_used);
     // Every restart reaches the same (unique) minimizer of the convex problem.
     let f_map = objective(&g, &a, &y, sigma, lambda, &want);
     for f in &out.objectives {
@@ -285,6 +319,14 @@ fn linear_generator_reaches_the_closed_form_map_with_adam_and_lbfgs() {
         "lbfgs: rel error {e:.2e}; {}",
         out.report.summary()
     );
+    assert!(
+        matches!(out.report.termination, Termination::Converged(_)),
+        "{}",
+        out.report.summary()
+    );
+    // At the end the latent gradient has all but vanished.
+    let g_rel = out.report.last().unwrap().rel_normal_residual.unwrap();
+    assert!(g_rel < 1e-3, "{g_rel:.2e}");
 
     let n_adam = iterations_to(&g, &op, &y, &adam, &want, 1e-3, 3000).expect("adam reaches 1e-3");
     let n_lbfgs = iterations_to(&g, &op, &y, &lbfgs, &want, 1e-3, 200).expect("lbfgs reaches 1e-3");
@@ -439,6 +481,44 @@ fn restarts_keep_the_lowest_data_fit_and_are_seeded() {
     assert_ne!(a.latents(), b.latents());
     let other = solve(&g, &op, y.view(), &other).unwrap();
     assert_ne!(other.data_fits, out.data_fits);
+}
+
+#[test]
+fn lbfgs_matches_adam_on_a_nonlinear_generator() {
+    let g = Toy::new(9, true);
+    let op = Gaussian::new(&SHAPE, 18, 10).unwrap();
+    let sigma = 0.05;
+    let y = measure(&op, &g.image(&normal_vec(K, 11, 1.5)), sigma, 12);
+    let adam = CsgmParams {
+        restarts: 10,
+        iters: 3000,
+        ..params(sigma)
+    };
+    let a = solve(&g, &op, y.view(), &adam).unwrap();
+    let lbfgs = CsgmParams {
+        optimizer: CsgmOptimizer::Lbfgs,
+        ..adam.clone()
+    };
+    let b = solve(&g, &op, y.view(), &lbfgs).unwrap();
+    let fa = a.objectives.iter().cloned().fold(f64::INFINITY, f64::min);
+    let fb = b.objectives.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert!(fb <= fa * (1.0 + 1e-5), "lbfgs {fb} vs adam {fa}");
+    assert!(
+        b.report.iterations * 5 < a.report.iterations,
+        "{} / {}",
+        b.report.summary(),
+        a.report.summary()
+    );
+    // Each restart's objective never increases under the Armijo line search.
+    let mut s = Csgm::new(&g, &op, y.view(), &lbfgs).unwrap();
+    let mut prev = s.objectives().to_vec();
+    for _ in 0..15 {
+        s.step().unwrap();
+        for (f, p) in s.objectives().iter().zip(&prev) {
+            assert!(f <= p, "{f} > {p}");
+        }
+        prev = s.objectives().to_vec();
+    }
 }
 
 #[test]
