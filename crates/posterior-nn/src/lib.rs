@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+pub mod csgm;
 pub mod generative;
 pub mod learned;
 pub mod net;
@@ -62,4 +63,5 @@ pub fn device_by_name(name: &str) -> posterior::Result<Device> {
 /// `learned` and `pnp-admm:denoiser=learned` resolve. Idempotent.
 pub fn register() {
     posterior::denoise::register_denoiser(learned::entry());
+    generative::method::register();
 }

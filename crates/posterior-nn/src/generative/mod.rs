@@ -4,6 +4,7 @@
 
 pub mod digits;
 pub mod gan;
+pub mod method;
 pub mod shipped;
 pub mod train;
 pub mod vae;
