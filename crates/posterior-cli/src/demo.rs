@@ -88,6 +88,19 @@ const CASES: &[Case] = &[
         methods: &["adjoint", "wavelet", "tv"],
     },
     Case {
+        title: "Digit inpainting with generative priors (40% of pixels kept, held-out MNIST digit)",
+        image: "mnist-test:305",
+        operator: "inpaint:keep=0.4,seed=0",
+        noise: "gaussian:sigma=0.05",
+        methods: &[
+            "adjoint",
+            "tv",
+            "csgm:prior=vae,restarts=5,iters=300",
+            "csgm:prior=gan,restarts=5,iters=300",
+            "csgm-sparse:prior=vae,restarts=5,iters=300",
+        ],
+    },
+    Case {
         title: "CT, 60 angles",
         image: "shepp_logan",
         operator: "ct:angles=60",
@@ -135,7 +148,13 @@ methods available. PSNR/SSIM are computed on the estimate clipped to [0, 1]; tim
     let total: usize = CASES.iter().map(|c| c.methods.len()).sum();
     let mut done = 0;
     for (ci, case) in CASES.iter().enumerate() {
-        let x = posterior::data::bundled(case.image)?.into_dyn();
+        let x = match case.image.strip_prefix("mnist-test:") {
+            Some(i) => posterior_nn::generative::digits::bundled_mnist_test()?.image(
+                i.parse()
+                    .map_err(|_| Error::param("demo image", case.image))?,
+            ),
+            None => posterior::data::bundled(case.image)?.into_dyn(),
+        };
         let _ = writeln!(
             html,
             "<h2>{}</h2><p><code>--operator {} --noise {}</code> on <code>{}</code></p>",

@@ -12,6 +12,24 @@ use std::path::Path;
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use posterior::{Error, Result};
 
+/// The held-out MNIST test digits bundled with the project (`data/digits/mnist_test1k.npy`,
+/// 1000 images, 100 per class in class order; never used in training), compiled into the
+/// binary for demos and examples.
+pub fn bundled_mnist_test() -> Result<ImageStack> {
+    const BYTES: &[u8] = include_bytes!("../../../../data/digits/mnist_test1k.npy");
+    let a = match posterior::io::decode_npy(BYTES)? {
+        posterior::io::AnyArray::Real(a) => a,
+        posterior::io::AnyArray::Complex(_) => unreachable!("the bundled file is uint8"),
+    };
+    ImageStack::new(
+        "mnist_test1k.npy".into(),
+        1000,
+        28,
+        28,
+        a.iter().map(|v| v / 255.0).collect(),
+    )
+}
+
 /// A stack of equally sized gray images, row-major, `[n, height, width]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageStack {

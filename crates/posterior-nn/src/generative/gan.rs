@@ -166,13 +166,12 @@ impl GanConfig {
             opts.clone(),
         );
         let t = pixel_norm(relu(t));
-        let t = conv_transpose2d(
+        conv_transpose2d(
             t,
             g[4].clone().reshape([f, 1, 4, 4]),
             Some(g[5].clone()),
             opts,
-        );
-        t
+        )
     }
 
     /// One power iteration per normalised weight on the host (updating `sn`), returning the

@@ -8,12 +8,18 @@ use posterior::ops::AnyOperator;
 use posterior::{Error, Result, Spec};
 
 use super::shipped::resolve;
-use crate::csgm::{Csgm, CsgmParams, CSGM_KEYS, CSGM_SPARSE_KEYS};
+use crate::csgm::{CSGM_KEYS, CSGM_SPARSE_KEYS, Csgm, CsgmParams};
 
 /// Keys naming the prior, shared by both methods (the solver's own keys follow them).
 pub const PRIOR_KEYS: &[(&str, &str)] = &[
-    ("prior", "vae | gan: which shipped generative model (default vae)"),
-    ("data", "mnist | fashion: what it was trained on (default mnist)"),
+    (
+        "prior",
+        "vae | gan: which shipped generative model (default vae)",
+    ),
+    (
+        "data",
+        "mnist | fashion: what it was trained on (default mnist)",
+    ),
     (
         "weights",
         "a weight file from `posterior train vae|gan` instead of a shipped model",
@@ -21,7 +27,9 @@ pub const PRIOR_KEYS: &[(&str, &str)] = &[
     ("device", "cpu (default), or vulkan in a gpu-vulkan build"),
 ];
 
-fn keys(solver: &'static [(&'static str, &'static str)]) -> &'static [(&'static str, &'static str)] {
+fn keys(
+    solver: &'static [(&'static str, &'static str)],
+) -> &'static [(&'static str, &'static str)] {
     let mut all: Vec<(&str, &str)> = PRIOR_KEYS.to_vec();
     all.extend_from_slice(solver);
     Box::leak(all.into_boxed_slice())
@@ -46,9 +54,9 @@ fn run(
     let mut params = CsgmParams::from_spec(&solver_spec)?;
     if params.sigma.is_none() {
         params.sigma = match opts.noise.as_ref() {
-            Some(n) if !matches!(n, posterior::noise::NoiseModel::None) => Some(
-                posterior::methods::map::noise_level(Some(n), y, None),
-            ),
+            Some(n) if !matches!(n, posterior::noise::NoiseModel::None) => {
+                Some(posterior::methods::map::noise_level(Some(n), y, None))
+            }
             _ => {
                 return Err(Error::param(
                     "sigma",
@@ -75,7 +83,9 @@ fn run(
         )));
     };
     let AnyArray::Real(yv) = y else {
-        return Err(Error::Spec("complex measurements need a real operator".into()));
+        return Err(Error::Spec(
+            "complex measurements need a real operator".into(),
+        ));
     };
     let mut solver = Csgm::new(&prior, a.as_ref(), yv.view(), &params)?;
     let driver = driver_for::<f32>(opts, params.iters)?;

@@ -40,7 +40,22 @@ pub struct GenPrior {
     tracked_dev: Device,
     tracked: Vec<Tensor<1>>,
     label: String,
+    /// The last small batch decoded with its autodiff graph, so that a following
+    /// [`GenerativePrior::vjp`] at the same latents (the latent-MAP loop: decode, form the
+    /// residual, pull it back) backpropagates through it instead of decoding again.
+    last: std::sync::Mutex<Vec<Decoded>>,
 }
+
+struct Decoded {
+    z: Array2<f32>,
+    z_tensor: Tensor<2>,
+    out: Tensor<2>,
+}
+
+/// Batches up to this size keep their graph for a following VJP.
+const CACHE_BATCH: usize = 64;
+/// Decoded batches kept (one per thread decoding in parallel, within reason).
+const CACHE_ENTRIES: usize = 8;
 
 impl GenPrior {
     /// A prior from a model and its parameters (layout checked) on `device`.
@@ -62,6 +77,7 @@ impl GenPrior {
             device,
             tracked_dev,
             label: label.to_string(),
+            last: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -198,8 +214,24 @@ impl GenerativePrior for GenPrior {
 
     fn decode(&self, z: ArrayView2<f32>) -> Result<ArrayD<f32>> {
         self.check_z(&z)?;
-        let out = self.run(&self.plain, latent_tensor(&z, &self.device));
-        self.images(out, z.nrows())
+        if z.nrows() > CACHE_BATCH {
+            let out = self.run(&self.plain, latent_tensor(&z, &self.device));
+            return self.images(out, z.nrows());
+        }
+        let zt = latent_tensor(&z, &self.tracked_dev).require_grad();
+        let out = self.run(&self.tracked, zt.clone());
+        let images = self.images(out.clone().inner(), z.nrows())?;
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        // A few entries, so that threads sharing the prior do not evict each other's.
+        if last.len() >= CACHE_ENTRIES {
+            last.remove(0);
+        }
+        last.push(Decoded {
+            z: z.to_owned(),
+            z_tensor: zt,
+            out,
+        });
+        Ok(images)
     }
 
     fn vjp(&self, z: ArrayView2<f32>, r: ArrayViewD<f32>) -> Result<(ArrayD<f32>, Array2<f32>)> {
@@ -213,8 +245,18 @@ impl GenerativePrior for GenPrior {
                 got: r.shape().to_vec(),
             });
         }
-        let zt = latent_tensor(&z, &self.tracked_dev).require_grad();
-        let out = self.run(&self.tracked, zt.clone());
+        let cached = {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            last.iter().rposition(|d| d.z == z).map(|i| last.remove(i))
+        };
+        let (zt, out) = match cached {
+            Some(d) => (d.z_tensor, d.out),
+            None => {
+                let zt = latent_tensor(&z, &self.tracked_dev).require_grad();
+                let out = self.run(&self.tracked, zt.clone());
+                (zt, out)
+            }
+        };
         let rt = Tensor::<2>::from_data(
             TensorData::new(r.iter().copied().collect::<Vec<_>>(), [b, h * w]),
             &self.tracked_dev,

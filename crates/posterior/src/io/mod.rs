@@ -83,6 +83,14 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// Decode a `.npy` file held in memory (e.g. data compiled into a binary).
+pub fn decode_npy(bytes: &[u8]) -> Result<AnyArray> {
+    npy::decode(bytes).map_err(|reason| Error::Format {
+        path: PathBuf::from("(in memory .npy)"),
+        reason,
+    })
+}
+
 /// Decode PNG bytes held in memory (used for the bundled images).
 pub(crate) fn decode_png(bytes: &[u8], path: &Path) -> Result<ArrayD<f32>> {
     png::decode(bytes).map_err(|reason| Error::Format {
