@@ -13,7 +13,7 @@
 //! Setup (the paper's MNIST setting): `A` has i.i.d. `N(0, 1)` entries (a fresh draw per image
 //! and `m`), the noise is `N(0, 0.1²)` per measurement, test images are 5 per class from the
 //! held-out set (50 in all; never seen in training), the error is `‖x̂ − x‖² / n`. Lasso's
-//! weight is chosen per `m` and basis from a grid on 10 *training* images. Every random draw
+//! weight is chosen per `m` and basis from a grid on 5 *training* images. Every random draw
 //! is seeded; a rerun reproduces the table.
 
 use std::fmt::Write as _;
@@ -43,6 +43,7 @@ struct Args {
     iters: usize,
     inpaint: bool,
     out: PathBuf,
+    csv: Option<String>,
 }
 
 fn parse() -> Args {
@@ -65,6 +66,7 @@ fn parse() -> Args {
         iters: 1000,
         inpaint: false,
         out: PathBuf::from("results/csgm"),
+        csv: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -83,6 +85,7 @@ fn parse() -> Args {
             "--restarts" => a.restarts = v.parse().expect("--restarts N"),
             "--iters" => a.iters = v.parse().expect("--iters N"),
             "--out" => a.out = PathBuf::from(v),
+            "--csv" => a.csv = Some(v),
             "--inpaint" => {
                 a.inpaint = true;
                 i += 1;
@@ -201,14 +204,29 @@ fn main() -> Result<()> {
     let (test, test_labels, tune, tune_labels) = load(&a.data);
     let idx = pick(&test, &test_labels, a.images.div_ceil(10));
     let idx: Vec<usize> = idx.into_iter().take(a.images).collect();
-    let tune_idx = pick(&tune, &tune_labels, 1);
+    // Lasso tuning: 5 training images (classes 0, 2, 4, 6, 8).
+    let tune_idx: Vec<usize> = pick(&tune, &tune_labels, 1)
+        .into_iter()
+        .step_by(2)
+        .collect();
     let dev = posterior_nn::cpu();
-    let vae = resolve("vae", &a.data, None, dev.clone())?;
-    let gan = resolve("gan", &a.data, None, dev)?;
-    let prior =
-        |name: &str| -> &dyn GenerativePrior { if name.starts_with("vae") { &vae } else { &gan } };
+    let needs = |p: &str| a.inpaint || a.methods.iter().any(|m| m.starts_with(p));
+    let vae = if needs("vae") {
+        Some(resolve("vae", &a.data, None, dev.clone())?)
+    } else {
+        None
+    };
+    let gan = if needs("gan") {
+        Some(resolve("gan", &a.data, None, dev)?)
+    } else {
+        None
+    };
+    let prior = |name: &str| -> &dyn GenerativePrior {
+        let p = if name.starts_with("vae") { &vae } else { &gan };
+        p.as_ref().expect("loaded above")
+    };
     if a.inpaint {
-        return inpaint(&a, &test, &idx, &vae, &gan);
+        return inpaint(&a, &test, &idx, prior("vae"), prior("gan"));
     }
     let mut csv = String::from("data,method,m,images,mse_mean,mse_sem,seconds_mean,param\n");
     for &m in &a.ms {
@@ -218,7 +236,9 @@ fn main() -> Result<()> {
                 method.strip_prefix("lasso-")
             {
                 // λ from a grid, on the tuning images.
-                let grid_l = [0.01f32, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0];
+                let grid_l = [
+                    0.001f32, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0,
+                ];
                 let score = |lambda: f32| -> f64 {
                     tune_idx
                         .par_iter()
@@ -231,11 +251,17 @@ fn main() -> Result<()> {
                         })
                         .sum::<f64>()
                 };
-                let lambda = grid_l
-                    .iter()
-                    .copied()
-                    .min_by(|p, q| score(*p).total_cmp(&score(*q)))
+                let scores: Vec<f64> = grid_l.iter().map(|&l| score(l)).collect();
+                let best = (0..grid_l.len())
+                    .min_by(|&p, &q| scores[p].total_cmp(&scores[q]))
                     .unwrap();
+                if best == 0 || best + 1 == grid_l.len() {
+                    eprintln!(
+                        "note: lambda {} for {method} at m={m} is at the edge of the grid",
+                        grid_l[best]
+                    );
+                }
+                let lambda = grid_l[best];
                 let r: Vec<(f64, f64)> = idx
                     .par_iter()
                     .map(|&i| {
@@ -295,7 +321,11 @@ fn main() -> Result<()> {
                 sd / n.sqrt(),
                 t0.elapsed().as_secs_f64()
             );
-            std::fs::write(a.out.join(format!("csgm_{}.csv", a.data)), &csv).unwrap();
+            let name = a
+                .csv
+                .clone()
+                .unwrap_or_else(|| format!("csgm_{}.csv", a.data));
+            std::fs::write(a.out.join(name), &csv).unwrap();
         }
     }
     Ok(())

@@ -866,3 +866,44 @@ fn non_finite_generator_output_is_divergence() {
     assert_eq!(r.solver, "csgm");
     assert!(r.history.iter().all(|h| h.rel_normal_residual.is_some()));
 }
+
+#[test]
+fn default_mu_holds_the_deviation_at_zero_for_the_first_half() {
+    use posterior::solve::Iterative;
+    let g = Toy::new(13, false);
+    let op = Gaussian::new(&SHAPE, 30, 14).unwrap();
+    let sigma = 0.01;
+    let mut truth = g.image(&normal_vec(K, 15, 1.0));
+    truth.as_slice_mut().unwrap()[3] += 0.8;
+    let y = measure(&op, &truth, sigma, 16);
+    let p = CsgmParams {
+        sparse: true,
+        iters: 40,
+        restarts: 2,
+        tol: 0.0,
+        ..params(sigma)
+    };
+    let mut s = posterior_nn::csgm::Csgm::new(&g, &op, y.view(), &p).unwrap();
+    for _ in 0..20 {
+        s.step().unwrap();
+    }
+    assert!(
+        s.deviation().unwrap().iter().all(|&v| v == 0.0),
+        "nu admitted during the warm-up"
+    );
+    for _ in 0..20 {
+        s.step().unwrap();
+    }
+    assert!(
+        s.deviation().unwrap().iter().any(|&v| v != 0.0),
+        "nu never admitted after the warm-up"
+    );
+    // An explicit mu admits it from the first iteration.
+    let explicit = CsgmParams {
+        mu: Some(s.mu().unwrap()),
+        ..p
+    };
+    let mut s = posterior_nn::csgm::Csgm::new(&g, &op, y.view(), &explicit).unwrap();
+    s.step().unwrap();
+    assert!(s.deviation().unwrap().iter().any(|&v| v != 0.0));
+}

@@ -10,7 +10,24 @@ use crate::learned::shipped_entry;
 use crate::weights::verify_sha256;
 
 /// `(name, bytes)` of each shipped generative model.
-const SHIPPED: &[(&str, &[u8])] = &[];
+const SHIPPED: &[(&str, &[u8])] = &[
+    (
+        "vae-mnist",
+        include_bytes!("../../weights/vae-mnist.safetensors"),
+    ),
+    (
+        "gan-mnist",
+        include_bytes!("../../weights/gan-mnist.safetensors"),
+    ),
+    (
+        "vae-fashion",
+        include_bytes!("../../weights/vae-fashion.safetensors"),
+    ),
+    (
+        "gan-fashion",
+        include_bytes!("../../weights/gan-fashion.safetensors"),
+    ),
+];
 
 /// Names of the shipped generative models.
 pub fn names() -> Vec<&'static str> {
