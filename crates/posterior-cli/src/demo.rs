@@ -88,13 +88,14 @@ const CASES: &[Case] = &[
         methods: &["adjoint", "wavelet", "tv"],
     },
     Case {
-        title: "Digit inpainting with generative priors (40% of pixels kept, held-out MNIST digit)",
+        title: "Compressed sensing of a held-out MNIST digit, 100 Gaussian measurements: generative priors",
         image: "mnist-test:305",
-        operator: "inpaint:keep=0.4,seed=0",
-        noise: "gaussian:sigma=0.05",
+        operator: "cs:m=100,seed=0",
+        noise: "gaussian:sigma=0.01",
         methods: &[
             "adjoint",
             "tv",
+            "wavelet:wavelet=db4,levels=2",
             "csgm:prior=vae,restarts=5,iters=300",
             "csgm:prior=gan,restarts=5,iters=300",
             "csgm-sparse:prior=vae,restarts=5,iters=300",
