@@ -61,7 +61,14 @@ impl ImageStack {
             .unwrap_or_default();
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".npy") {
-            let a = match posterior::io::read_array(path)? {
+            // Read once: the header tells uint8 (scaled to [0, 1]) from float data.
+            let bytes = std::fs::read(path).map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            let a = match posterior::io::decode_npy(&bytes)
+                .map_err(|e| format_error(path, e.to_string()))?
+            {
                 posterior::io::AnyArray::Real(a) => a,
                 posterior::io::AnyArray::Complex(_) => {
                     return Err(format_error(
@@ -79,11 +86,6 @@ impl ImageStack {
                     ),
                 ));
             }
-            let bytes = std::fs::read(path).map_err(|e| Error::Io {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-            // uint8 data (the header's descr is `|u1`) is scaled to [0, 1].
             let is_u8 = bytes.windows(5).take(128).any(|w| w == b"'|u1'");
             let scale = if is_u8 { 1.0 / 255.0 } else { 1.0 };
             let (n, h, w) = (a.shape()[0], a.shape()[1], a.shape()[2]);
