@@ -5,7 +5,7 @@
 
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use posterior::Spec;
-use posterior::denoise::bm3d::{Bm3d, Bm3dParams, Profile};
+use posterior::denoise::bm3d::{Bm3d, Bm3dParams, Profile, Tweaks};
 use posterior::denoise::{Denoiser, build_denoiser};
 use posterior::metrics::psnr;
 use posterior::scalar::Scalar;
@@ -220,6 +220,34 @@ fn spec_keys() {
     assert!(build_denoiser(&Spec::parse("bm3d:profile=fast").unwrap()).is_err());
     assert!(build_denoiser(&Spec::parse("bm3d:stages=3").unwrap()).is_err());
     assert!(build_denoiser(&Spec::parse("bm3d:window=5").unwrap()).is_err());
+    for bad in ["bm3d:mu2=0", "bm3d:lambda=-1", "bm3d:tau=nan", "bm3d:mu2=x"] {
+        assert!(
+            build_denoiser(&Spec::parse(bad).unwrap()).is_err(),
+            "{bad} should be refused"
+        );
+    }
+    // Single-parameter overrides apply on top of the profile the noise level selects.
+    let d = build_denoiser(&Spec::parse("bm3d:lambda=3,mu2=0.5,tau=3000").unwrap()).unwrap();
+    assert_eq!(
+        d.describe(),
+        "bm3d(profile=auto,stages=2,lambda=3,mu2=0.5,tau=3000)"
+    );
+    let tweaked = Bm3d::new(Profile::Auto, true)
+        .with_tweaks(Tweaks {
+            lambda_3d: Some(3.0),
+            mu2: Some(0.5),
+            tau_match: None,
+        })
+        .unwrap();
+    let p = tweaked.params_for(0.3);
+    let mut want = Bm3dParams::high();
+    want.hard.lambda_3d = 3.0;
+    want.wiener.mu2 = 0.5;
+    assert_eq!(p, want);
+    let x = add_noise(&camera_crop(40, 60, 40), 0.1, 3);
+    let a = Bm3d::default().denoise(x.view(), 0.1).unwrap();
+    let b = d.denoise(x.view(), 0.1).unwrap();
+    assert!(a.iter().zip(&b).any(|(u, v)| (u - v).abs() > 1e-4));
     // auto = np at and below 40/255, high above.
     let auto = Bm3d::default();
     assert_eq!(auto.params_for(40.0 / 255.0), Bm3dParams::normal());

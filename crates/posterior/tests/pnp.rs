@@ -382,6 +382,40 @@ fn pnp_admm_defaults_are_the_tuned_values() {
 }
 
 #[test]
+fn on_ct_the_default_denoiser_level_is_capped_in_image_units() {
+    // CT measurements are line integrals: a 64² phantom's sinogram reaches ~40, and noise
+    // σ_n = 0.5 on it is mild. The default schedule must not run the denoiser at 0.5 on a
+    // [0, 1] image (that flattens it); it ends at the image-domain cap instead, with the
+    // penalty still coupled to σ_n.
+    let x = natural(64);
+    let sigma = 0.5;
+    let (spec, a, y) = problem("ct:angles=30", &x, sigma, 12);
+    let den = "denoiser=bm3d;stages=1";
+    let capped = solve(&spec, &a, &y, &format!("pnp-admm:{den}"), opts(sigma));
+    assert!(
+        capped.summary.contains("sigma_d = 0.1922 -> 0.0600"),
+        "{}",
+        capped.summary
+    );
+    let uncapped = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},sigma_end={sigma}"),
+        opts(sigma),
+    );
+    let (pc, pu) = (psnr(&x, &capped.x), psnr(&x, &uncapped.x));
+    let tv = psnr(&x, &solve(&spec, &a, &y, "tv", opts(sigma)).x);
+    eprintln!("ct: capped {pc:.2} dB, at sigma_n {pu:.2} dB, tv {tv:.2} dB");
+    assert!(pc > pu + 2.0, "capped {pc:.2} vs uncapped {pu:.2}");
+    assert!(pc > tv, "capped {pc:.2} vs tv {tv:.2}");
+    // operators that keep the intensity scale keep σ_n as the last level
+    let (spec, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.1, 12);
+    let o = solve(&spec, &a, &y, &format!("pnp-admm:{den},iters=3"), opts(0.1));
+    assert!(o.summary.contains("-> 0.1000"), "{}", o.summary);
+}
+
+#[test]
 fn per_iteration_psnr_is_logged_and_dpir_runs_its_schedule() {
     let x = natural(32);
     let sigma = 0.02;
@@ -425,6 +459,8 @@ fn bad_specs_are_refused() {
         "pnp-admm:sigma=0",
         "pnp-admm:iters=0",
         "pnp-admm:tol=-1",
+        "pnp-admm:sigma=0.05,sigma_end=0.05",
+        "pnp-admm:sigma_end=0",
         "pnp-pgd:rho=1",
         "pnp-pgd:step=0",
         "dpir:step=1",

@@ -33,6 +33,11 @@
 //!   With both `sigma=` and `rho=` given the iteration is the classical fixed-parameter
 //!   PnP, whose fixed point with a linear symmetric denoiser is a known quadratic problem;
 //!   `pnp-pgd` steps `γ = 1/‖A‖²`;
+//! - the last level `σ_n` is capped at [`IMAGE_LEVEL_CAP`] = 0.06 (keeping the coupled
+//!   penalty, hence the prior's weight) when `‖A‖ >` [`SCALE_FREE_NORM`]: then `A` changes
+//!   the intensity scale (CT line integrals, Gaussian compressed sensing), `σ_n` is on the
+//!   measurements' scale, and the denoiser must still be run at levels that make sense for
+//!   a `[0, 1]` image. `sigma_end=` (or `dpir`'s `sigma=`) sets the last level explicitly;
 //! - `red` (Romano, Elad & Milanfar 2017): `λ = 0.02 (255 σ_n)²` (their `λ = 0.02` with
 //!   the `1/(2σ²)` data term on the `[0, 255]` scale) and denoiser level `σ_d = 2.3 σ_n`
 //!   (their `σ_f = 3.25` for `σ = √2`), floored at `1/255`.
@@ -69,6 +74,17 @@ pub const DPIR_LAMBDA: f32 = 0.23;
 /// `pnp-admm`'s default coupling `λ` in `ρ_k = λ σ_n²/σ_k²`, tuned on astronaut 256²
 /// (σ_n = 0.01; deblurring, SR x2, inpainting with BM3D; see the module docs).
 pub const PNP_ADMM_LAMBDA: f32 = 0.5;
+/// The largest default last denoiser level when the operator changes the intensity scale
+/// (`‖A‖ >` [`SCALE_FREE_NORM`], e.g. CT): there `σ_n` is on the measurements' scale (0.5 on
+/// a CT sinogram is a mild noise level) and a denoiser run at it would flatten a `[0, 1]`
+/// image. The coupling `ρ_k = λ σ_n²/σ_k²` keeps the prior's weight; only the level at
+/// which the denoiser is applied is capped. 0.06 is the best fixed level on the CT tuning
+/// problem (astronaut 256², 60 angles, σ_n = 0.5; BENCHMARKS.md "CT: PnP-BM3D").
+pub const IMAGE_LEVEL_CAP: f32 = 0.06;
+/// `‖A‖` above which an operator is taken to change the intensity scale (denoising,
+/// blur, inpainting, MRI and super-resolution have `‖A‖ ≤ 1`; CT and Gaussian compressed
+/// sensing exceed it).
+pub const SCALE_FREE_NORM: f64 = 1.5;
 /// `pnp-admm`'s default iteration limit (the annealing takes the first 14).
 pub const PNP_ADMM_ITERS: usize = 20;
 
@@ -88,11 +104,15 @@ pub const PNP_KEYS: &[(&str, &str)] = &[
     ),
     (
         "sigma",
-        "fixed denoiser level (default: annealed from sigma1 to the noise level over the first 2/3 of the iterations)",
+        "fixed denoiser level (default: annealed from sigma1 to sigma_end over the first 2/3 of the iterations)",
     ),
     (
         "sigma1",
         "first denoiser level of the annealing (default 49/255)",
+    ),
+    (
+        "sigma_end",
+        "last denoiser level of the annealing (default the noise level sigma_n, at most 0.06 when ||A|| > 1.5, e.g. CT)",
     ),
     (
         "lambda",
@@ -118,11 +138,15 @@ pub const PGD_KEYS: &[(&str, &str)] = &[
     ),
     (
         "sigma",
-        "fixed denoiser level (default: annealed from sigma1 to the noise level)",
+        "fixed denoiser level (default: annealed from sigma1 to sigma_end)",
     ),
     (
         "sigma1",
         "first denoiser level of the annealing (default 49/255)",
+    ),
+    (
+        "sigma_end",
+        "last denoiser level of the annealing (default the noise level sigma_n, at most 0.06 when ||A|| > 1.5, e.g. CT)",
     ),
     ("step", "gradient step (default 1/||A||^2)"),
     ("accel", "true: FISTA extrapolation (default false)"),
@@ -138,7 +162,7 @@ pub const DPIR_KEYS: &[(&str, &str)] = &[
     ("sigma1", "first denoiser level (default 49/255)"),
     (
         "sigma",
-        "last denoiser level (default the noise level sigma_n)",
+        "last denoiser level (default the noise level sigma_n, at most 0.06 when ||A|| > 1.5, e.g. CT)",
     ),
     (
         "lambda",
@@ -202,8 +226,12 @@ struct Plan {
     cg: usize,
     /// `Some`: the step is `1/(‖A‖² + extra)` computed per operator (PGD: 0, RED-GD: λ).
     auto_step: Option<f32>,
-    describe: String,
     sigma_n: f32,
+    /// First level of the annealing (`sigma1`).
+    sigma1: f32,
+    /// The last denoiser level is the default `σ_n` (not given by `sigma`/`sigma_end`), so
+    /// it is capped at [`IMAGE_LEVEL_CAP`] for operators that change the intensity scale.
+    cap_end: bool,
 }
 
 fn positive(a: &Args, key: &str) -> Result<Option<f32>> {
@@ -248,6 +276,16 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
     };
     let sigma1 = positive(a, "sigma1")?.unwrap_or(SIGMA1);
     let sigma = positive(a, "sigma")?;
+    let sigma_end = if a.has("sigma_end") {
+        positive(a, "sigma_end")?
+    } else {
+        None
+    };
+    if sigma.is_some() && sigma_end.is_some() {
+        return Err(Error::Spec(format!(
+            "`{name}`: give either a fixed `sigma` or an annealing end `sigma_end`, not both"
+        )));
+    }
     let lambda = positive(a, "lambda")?;
     let rho = positive(a, "rho")?;
     // HQS ends on a denoising step and takes DPIR's λ; ADMM and DRS reach the fixed point
@@ -262,9 +300,10 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
         lambda: lambda.unwrap_or(lambda_default),
         sigma_noise: sigma_n,
     };
+    let end = sigma_end.unwrap_or(sigma_n);
     let annealed = |anneal: usize| Schedule {
-        sigma_start: sigma1.max(sigma_n),
-        sigma_end: sigma_n,
+        sigma_start: sigma1.max(end),
+        sigma_end: end,
         anneal,
     };
     let mut auto_step = None;
@@ -348,10 +387,34 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
             (scheme, schedule, penalty, step, 0.0, tolerance(a, 1e-4)?)
         }
     };
-    let describe = match (scheme, penalty) {
+    let is_red = matches!(scheme, Scheme::RedGd | Scheme::RedFp | Scheme::RedAdmm);
+    let cap_end = !is_red && sigma.is_none() && sigma_end.is_none();
+    Ok(Plan {
+        params: PnpParams {
+            scheme,
+            schedule,
+            penalty,
+            step,
+            red_lambda,
+            tol,
+        },
+        iters,
+        cg,
+        auto_step,
+        sigma_n,
+        sigma1,
+        cap_end,
+    })
+}
+
+/// One line on the schedule and penalty, for the summary.
+fn describe(p: &PnpParams, sigma_n: f32) -> String {
+    let (scheme, schedule) = (p.scheme, p.schedule);
+    match (scheme, p.penalty) {
         (Scheme::RedGd | Scheme::RedFp | Scheme::RedAdmm, _) => format!(
-            "{}, lambda = {red_lambda:.3e}, sigma_d = {:.4}",
+            "{}, lambda = {:.3e}, sigma_d = {:.4}",
             scheme.name(),
+            p.red_lambda,
             schedule.sigma_end
         ),
         (_, Penalty::Fixed(r)) => format!(
@@ -366,22 +429,7 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
             schedule.sigma_start,
             schedule.sigma_end
         ),
-    };
-    Ok(Plan {
-        params: PnpParams {
-            scheme,
-            schedule,
-            penalty,
-            step,
-            red_lambda,
-            tol,
-        },
-        iters,
-        cg,
-        auto_step,
-        describe,
-        sigma_n,
-    })
+    }
 }
 
 /// Run a PnP/RED method (`name` one of `pnp-admm`, `pnp-hqs`, `pnp-drs`, `pnp-pgd`, `dpir`,
@@ -473,8 +521,17 @@ where
 {
     let ca = Counted::new(a);
     let mut params = plan.params;
-    if let Some(extra) = plan.auto_step {
-        params.step = Some(1.0 / (lipschitz(&ca) + extra as f64));
+    let norm2 = (plan.auto_step.is_some() || plan.cap_end).then(|| lipschitz(&ca));
+    if let (Some(extra), Some(l)) = (plan.auto_step, norm2) {
+        params.step = Some(1.0 / (l + extra as f64));
+    }
+    if let (true, Some(l)) = (plan.cap_end, norm2)
+        && l > SCALE_FREE_NORM * SCALE_FREE_NORM
+        && params.schedule.sigma_end > IMAGE_LEVEL_CAP
+    {
+        let s = &mut params.schedule;
+        s.sigma_end = IMAGE_LEVEL_CAP;
+        s.sigma_start = plan.sigma1.max(IMAGE_LEVEL_CAP);
     }
     let data: Option<Box<dyn DataSolve<O::Domain> + '_>> = match data {
         Some(d) => Some(d),
@@ -497,7 +554,7 @@ where
     o.summary = format!(
         "{} ({}{data_step}, {}): {}",
         params.scheme.name(),
-        plan.describe,
+        describe(&params, plan.sigma_n),
         denoiser.describe(),
         o.summary
     );

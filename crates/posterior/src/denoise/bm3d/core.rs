@@ -36,6 +36,8 @@ pub(super) struct StageConfig {
     pub lambda_3d: f32,
     /// Threshold multiplier `λ_2D` of the matching prefilter (0: none; hard stage only).
     pub lambda_2d: f32,
+    /// Noise-variance multiplier `μ²` of the Wiener coefficients (Wiener stage only).
+    pub mu2: f32,
     /// Kaiser window parameter `β`.
     pub beta: f32,
     /// 2-D transform applied to the blocks of a group.
@@ -314,10 +316,11 @@ impl Engine<'_> {
                         }
                         haar_forward(g, n, k2, &mut scratch);
                         let s2 = sigma * sigma;
+                        let ms2 = cfg.mu2 * s2;
                         let mut wsum = 0.0f32;
                         for (y, &bv) in g.iter_mut().zip(b.iter()) {
                             let b2 = bv * bv;
-                            let w = b2 / (b2 + s2);
+                            let w = b2 / (b2 + ms2);
                             *y *= w;
                             wsum += w * w;
                         }

@@ -94,6 +94,9 @@ pub struct StageParams {
     /// Multiplier `λ_2D` of the hard-thresholding prefilter applied to the 2-D transforms
     /// before matching (stage 1 only; 0 disables it).
     pub lambda_2d: f32,
+    /// Multiplier `μ²` of the noise variance in the empirical Wiener coefficients
+    /// `|ŷ|² / (|ŷ|² + μ² σ²)` (stage 2 only; 1 in Dabov et al.).
+    pub mu2: f32,
     /// Kaiser window parameter `β` of the aggregation weights.
     pub beta: f32,
     /// 2-D transform of the blocks (matching always uses pixel-domain distances, computed
@@ -132,11 +135,15 @@ impl StageParams {
             ("tau_match", self.tau_match),
             ("lambda_3d", self.lambda_3d),
             ("lambda_2d", self.lambda_2d),
+            ("mu2", self.mu2),
             ("beta", self.beta),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(format!("{name} must be finite and >= 0, got {v}"));
             }
+        }
+        if self.mu2 <= 0.0 {
+            return bad(format!("mu2 must be > 0, got {}", self.mu2));
         }
         Ok(())
     }
@@ -151,6 +158,7 @@ impl StageParams {
             tau_sum: self.tau_match * k * k / (255.0 * 255.0),
             lambda_3d: self.lambda_3d,
             lambda_2d: self.lambda_2d,
+            mu2: self.mu2,
             beta: self.beta,
             transform: self.transform,
         }
@@ -181,6 +189,7 @@ impl Bm3dParams {
                 tau_match: 2500.0,
                 lambda_3d: 2.7,
                 lambda_2d: 0.0,
+                mu2: 1.0,
                 beta: 2.0,
                 transform: BlockTransform::Bior15,
             },
@@ -192,6 +201,7 @@ impl Bm3dParams {
                 tau_match: 400.0,
                 lambda_3d: 0.0,
                 lambda_2d: 0.0,
+                mu2: 1.0,
                 beta: 2.0,
                 transform: BlockTransform::Dct,
             },
@@ -228,6 +238,7 @@ impl Bm3dParams {
                 tau_match: 5000.0,
                 lambda_3d: 2.8,
                 lambda_2d: 2.0,
+                mu2: 1.0,
                 beta: 2.0,
                 transform: BlockTransform::Dct,
             },
@@ -239,6 +250,7 @@ impl Bm3dParams {
                 tau_match: 3500.0,
                 lambda_3d: 0.0,
                 lambda_2d: 0.0,
+                mu2: 1.0,
                 beta: 2.0,
                 transform: BlockTransform::Dct,
             },
@@ -263,6 +275,19 @@ pub struct Bm3d {
     profile: Profile,
     custom: Option<Bm3dParams>,
     two_stage: bool,
+    tweaks: Tweaks,
+}
+
+/// Overrides of single profile parameters (the spec keys `lambda`, `mu2`, `tau`), applied
+/// on top of whichever profile the noise level selects.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tweaks {
+    /// Stage-1 hard-threshold multiplier `λ_3D`.
+    pub lambda_3d: Option<f32>,
+    /// Stage-2 Wiener noise-variance multiplier `μ²`.
+    pub mu2: Option<f32>,
+    /// Stage-1 matching threshold `τ_match` (`[0, 255]²` per-pixel units).
+    pub tau_match: Option<f32>,
 }
 
 impl Default for Bm3d {
@@ -279,7 +304,19 @@ impl Bm3d {
             profile,
             custom: None,
             two_stage,
+            tweaks: Tweaks::default(),
         }
+    }
+
+    /// The same denoiser with single parameters overridden (validated here).
+    pub fn with_tweaks(mut self, tweaks: Tweaks) -> Result<Self> {
+        self.tweaks = tweaks;
+        for sigma in [HIGH_NOISE_SIGMA, 1.0] {
+            let p = self.params_for(sigma);
+            p.hard.validate("hard")?;
+            p.wiener.validate("wiener")?;
+        }
+        Ok(self)
     }
 
     /// BM3D with explicit parameters (validated here).
@@ -290,20 +327,30 @@ impl Bm3d {
             profile: Profile::Auto,
             custom: Some(params),
             two_stage,
+            tweaks: Tweaks::default(),
         })
     }
 
     /// The parameters used for noise level `sigma` (`[0, 1]` scale).
     pub fn params_for(&self, sigma: f32) -> Bm3dParams {
-        if let Some(p) = &self.custom {
-            return p.clone();
+        let mut p = match (&self.custom, self.profile) {
+            (Some(p), _) => p.clone(),
+            (None, Profile::Normal) => Bm3dParams::normal(),
+            (None, Profile::High) => Bm3dParams::high(),
+            (None, Profile::Auto) if sigma > HIGH_NOISE_SIGMA => Bm3dParams::high(),
+            (None, Profile::Auto) => Bm3dParams::normal(),
+        };
+        let t = self.tweaks;
+        if let Some(v) = t.lambda_3d {
+            p.hard.lambda_3d = v;
         }
-        match self.profile {
-            Profile::Normal => Bm3dParams::normal(),
-            Profile::High => Bm3dParams::high(),
-            Profile::Auto if sigma > HIGH_NOISE_SIGMA => Bm3dParams::high(),
-            Profile::Auto => Bm3dParams::normal(),
+        if let Some(v) = t.mu2 {
+            p.wiener.mu2 = v;
         }
+        if let Some(v) = t.tau_match {
+            p.hard.tau_match = v;
+        }
+        p
     }
 
     /// Denoise a stack of planes that share one grouping (`planes[0]` drives matching),
@@ -376,8 +423,19 @@ impl Denoiser for Bm3d {
             (None, Profile::Normal) => "np",
             (None, Profile::High) => "high",
         };
+        let t = self.tweaks;
+        let mut extra = String::new();
+        for (key, v) in [
+            ("lambda", t.lambda_3d),
+            ("mu2", t.mu2),
+            ("tau", t.tau_match),
+        ] {
+            if let Some(v) = v {
+                extra.push_str(&format!(",{key}={v}"));
+            }
+        }
         format!(
-            "bm3d(profile={profile},stages={})",
+            "bm3d(profile={profile},stages={}{extra})",
             if self.two_stage { 2 } else { 1 }
         )
     }
@@ -429,7 +487,7 @@ impl Denoiser for Bm3d {
 }
 
 fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
-    let args = spec.args(&["profile", "stages"])?;
+    let args = spec.args(&["profile", "stages", "lambda", "mu2", "tau"])?;
     let profile = match args
         .choice("profile", &["auto", "np", "high"], "auto")?
         .as_str()
@@ -439,7 +497,14 @@ fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
         _ => Profile::Auto,
     };
     let stages = args.choice("stages", &["1", "2"], "2")?;
-    Ok(Box::new(Bm3d::new(profile, stages == "2")))
+    let tweaks = Tweaks {
+        lambda_3d: args.f32_opt("lambda")?,
+        mu2: args.f32_opt("mu2")?,
+        tau_match: args.f32_opt("tau")?,
+    };
+    Ok(Box::new(
+        Bm3d::new(profile, stages == "2").with_tweaks(tweaks)?,
+    ))
 }
 
 /// The registry entry for `bm3d`.
@@ -455,6 +520,18 @@ pub fn entry() -> DenoiserEntry {
             (
                 "stages",
                 "2 = hard thresholding then Wiener (default), 1 = hard-thresholding basic estimate only",
+            ),
+            (
+                "lambda",
+                "stage-1 hard threshold lambda_3D (overrides the profile's)",
+            ),
+            (
+                "mu2",
+                "stage-2 Wiener noise-variance multiplier mu^2 (overrides the profile's)",
+            ),
+            (
+                "tau",
+                "stage-1 matching threshold tau_match, [0,255]^2 per pixel (overrides the profile's)",
             ),
         ],
         build,
