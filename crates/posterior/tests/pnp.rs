@@ -409,10 +409,59 @@ fn on_ct_the_default_denoiser_level_is_capped_in_image_units() {
     eprintln!("ct: capped {pc:.2} dB, at sigma_n {pu:.2} dB, tv {tv:.2} dB");
     assert!(pc > pu + 2.0, "capped {pc:.2} vs uncapped {pu:.2}");
     assert!(pc > tv, "capped {pc:.2} vs tv {tv:.2}");
+    // RED's fixed level 2.3 σ_n is capped the same way
+    let red = solve(&spec, &a, &y, &format!("red:{den},iters=3"), opts(sigma));
+    assert!(red.summary.contains("sigma_d = 0.0600"), "{}", red.summary);
     // operators that keep the intensity scale keep σ_n as the last level
     let (spec, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.1, 12);
     let o = solve(&spec, &a, &y, &format!("pnp-admm:{den},iters=3"), opts(0.1));
     assert!(o.summary.contains("-> 0.1000"), "{}", o.summary);
+}
+
+#[test]
+fn on_denoising_pnp_admm_defaults_to_the_bayesian_weight() {
+    // AᴴA = I: the default λ is 1, whose fixed point is the denoiser's own estimate; the
+    // λ = 1/2 tuned on ill-posed problems would leave noise in.
+    let x = natural(32);
+    let sigma = 0.05;
+    let (spec, a, y) = problem("denoise", &x, sigma, 13);
+    let den = "denoiser=bm3d;stages=1";
+    let bare = solve(&spec, &a, &y, &format!("pnp-admm:{den}"), opts(sigma));
+    assert!(
+        bare.summary.contains("rho_k = 1 sigma_n^2"),
+        "{}",
+        bare.summary
+    );
+    let one = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},lambda=1"),
+        opts(sigma),
+    );
+    assert_eq!(real(&bare.x), real(&one.x));
+    let half = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},lambda=0.5"),
+        opts(sigma),
+    );
+    let AnyArray::Real(yr) = &y else {
+        panic!("real measurements")
+    };
+    let direct = posterior::denoise::build_denoiser(&Spec::parse("bm3d:stages=1").unwrap())
+        .unwrap()
+        .denoise(yr.view(), sigma)
+        .unwrap();
+    let (pb, ph) = (psnr(&x, &bare.x), psnr(&x, &half.x));
+    let pd = posterior::metrics::psnr(x.view(), direct.view(), 1.0);
+    eprintln!("denoise: default {pb:.2} dB, lambda=0.5 {ph:.2} dB, one BM3D call {pd:.2} dB");
+    assert!(pb > ph + 0.5, "default {pb:.2} vs lambda=0.5 {ph:.2}");
+    assert!(
+        (pb - pd).abs() < 0.3,
+        "default {pb:.2} vs the denoiser {pd:.2}"
+    );
 }
 
 #[test]
