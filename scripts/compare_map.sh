@@ -24,7 +24,7 @@
 #   TASKS          subset of T2,T3,T4 [T2,T3,T4]
 #   REPEATS        timing repetitions for both sides; seconds = median [3]
 #   T2_METHOD      [tv:lambda=5e-4,solver=admm,iters=200,boundary=periodic,rho=0.01,adapt=false,tol=0]
-#   T3_METHOD      [tv:lambda=3,solver=pdhg,iters=300,nonneg=true,boundary=neumann,tol=0]
+#   T3_METHOD      [tv:lambda=3,solver=pdhg,iters=300,nonneg=true,boundary=neumann,tol=0,start=backprojection]
 #   T4_WAVELET_METHOD [wavelet:lambda=1e-3,wavelet=db4,levels=5,iters=100,tol=0]
 #   T4_TV_METHOD   [tv:lambda=0.03,iso=false,iters=100,boundary=periodic,tol=0]
 #   T2_OPERATOR, T3_OPERATOR, T4_OPERATOR  override our operator specs (defaults: those in
@@ -41,7 +41,7 @@ bin="${POSTERIOR:-target/release/posterior}"
 tasks="${TASKS:-T2,T3,T4}"
 repeats="${REPEATS:-3}"
 T2_METHOD="${T2_METHOD:-tv:lambda=5e-4,solver=admm,iters=200,boundary=periodic,rho=0.01,adapt=false,tol=0}"
-T3_METHOD="${T3_METHOD:-tv:lambda=3,solver=pdhg,iters=300,nonneg=true,boundary=neumann,tol=0}"
+T3_METHOD="${T3_METHOD:-tv:lambda=3,solver=pdhg,iters=300,nonneg=true,boundary=neumann,tol=0,start=backprojection}"
 T4_WAVELET_METHOD="${T4_WAVELET_METHOD:-wavelet:lambda=1e-3,wavelet=db4,levels=5,iters=100,tol=0}"
 T4_TV_METHOD="${T4_TV_METHOD:-tv:lambda=0.03,iso=false,iters=100,boundary=periodic,tol=0}"
 

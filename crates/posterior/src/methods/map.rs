@@ -77,6 +77,10 @@ pub const TV_KEYS: &[(&str, &str)] = &[
         "boundary",
         "periodic | neumann finite differences (default periodic)",
     ),
+    (
+        "start",
+        "auto | backprojection | tikhonov: starting point (default auto: the gradient-Tikhonov estimate when ||A|| > 1.5, e.g. CT and CS, else the best multiple of A^H y)",
+    ),
     ("iters", "iteration limit (default 200)"),
     (
         "tol",
@@ -108,6 +112,10 @@ pub const WAVELET_KEYS: &[(&str, &str)] = &[
         "decomposition levels (default min(4, the most the shape allows))",
     ),
     ("solver", "fista | admm (default fista)"),
+    (
+        "start",
+        "auto | backprojection | tikhonov: starting point (default auto: the gradient-Tikhonov estimate when ||A|| > 1.5, e.g. CT and CS, else the best multiple of A^H y)",
+    ),
     ("iters", "iteration limit (default 100)"),
     (
         "tol",
@@ -120,6 +128,10 @@ pub const DCT_KEYS: &[(&str, &str)] = &[
     ("lambda", "l1 weight (default 15 sigma^2)"),
     ("block", "0 (global DCT) | 8 (8x8 blocks) (default 0)"),
     ("solver", "fista | admm (default fista)"),
+    (
+        "start",
+        "auto | backprojection | tikhonov: starting point (default auto: the gradient-Tikhonov estimate when ||A|| > 1.5, e.g. CT and CS, else the best multiple of A^H y)",
+    ),
     ("iters", "iteration limit (default 100)"),
     (
         "tol",
@@ -420,6 +432,56 @@ fn boundary(a: &Args) -> Result<DiffBoundary> {
         .parse()
 }
 
+/// The gradient-Tikhonov estimate `x0 = argmin ½‖A x − y‖² + (μ/2)‖D x‖²`, `μ = 30 σ_n²`
+/// (`ALPHA_TIKHONOV` for `reg=gradient`, floored at `1e-4`), by at most 100 conjugate-gradient
+/// iterations (exact when the Gram operators allow it). Unlike the back-projection it fills
+/// unmeasured pixels (inpainting) and k-space (MRI) smoothly, which denoisers need (BM3D keeps
+/// a 70%-missing zero pattern as if it were texture), and it undoes the intensity scale of CT
+/// and compressed-sensing operators.
+pub(crate) fn tikhonov_start<O: LinearOperator>(
+    a: &O,
+    y: ArrayViewD<O::Range>,
+    sigma_n: f32,
+) -> Result<ArrayD<O::Domain>> {
+    let d = Gradient2d::<O::Domain>::new(a.domain_shape())?;
+    let mut sn = ShiftedNormal::new(a, Some(&d))?.with_cg(100, 1e-4);
+    let aty = a.adjoint(y);
+    let mut x0 = ArrayD::from_elem(aty.raw_dim(), O::Domain::zero());
+    let mu = (ALPHA_TIKHONOV[1] as f32 * sigma_n * sigma_n).max(1e-4);
+    sn.solve_into(aty.view(), mu, x0.view_mut())?;
+    Ok(x0)
+}
+
+/// `‖A‖` above which the iterative MAP methods start from [`tikhonov_start`] by default
+/// (`start=auto`): such operators change the intensity scale (CT, compressed sensing), their
+/// back-projection is a poor start, and 100–200 first-order iterations from it stop far
+/// from convergence (structured CS 30 %, camera: `tv` 21.4 dB after 200 PDHG iterations
+/// against 32.6 after 1000).
+pub const TIKHONOV_START_NORM: f64 = 1.5;
+
+/// The starting point selected by the `start` key: `backprojection` ([`start`]),
+/// `tikhonov` ([`tikhonov_start`]) or `auto` (the latter when `‖A‖ >`
+/// [`TIKHONOV_START_NORM`]; `norm` is `‖A‖` when the caller already knows it).
+fn start_for<O: LinearOperator>(
+    a: &O,
+    y: ArrayViewD<O::Range>,
+    args: &Args,
+    sigma: f64,
+    norm: Option<f64>,
+) -> Result<(ArrayD<O::Domain>, &'static str)> {
+    let choice = args.choice("start", &["auto", "backprojection", "tikhonov"], "auto")?;
+    let tik = match choice.as_str() {
+        "tikhonov" => true,
+        "backprojection" => false,
+        _ => norm.unwrap_or_else(|| lipschitz(a).sqrt()) > TIKHONOV_START_NORM,
+    };
+    Ok(if tik {
+        (tikhonov_start(a, y, sigma as f32)?, "Tikhonov start")
+    } else {
+        (start(a, y), "back-projection start")
+    })
+}
+
 /// `x0 = c Aᴴy` with `c = ‖Aᴴy‖²/‖A Aᴴy‖²`, the best multiple of the back-projection.
 pub(crate) fn start<O: LinearOperator>(a: &O, y: ArrayViewD<O::Range>) -> ArrayD<O::Domain> {
     let aty = a.adjoint(y);
@@ -659,7 +721,7 @@ where
     };
     let log_objective = opts.json_log.is_some();
     let t = std::time::Instant::now();
-    let x0 = start(&ca, y.view());
+    let (x0, from) = start_for(&ca, y.view(), &args, sigma, None)?;
     let mut o = match solver.as_str() {
         "admm" => {
             let lam = s.lambda.max(1e-12) as f64;
@@ -760,6 +822,7 @@ where
         }
     };
     o.counts = ca.counts();
+    o.summary.push_str(&format!("; {from}"));
     o.seconds = t.elapsed().as_secs_f64();
     Ok(o)
 }
@@ -808,7 +871,7 @@ where
     let zero = crate::prox::SquaredL2 { weight: 0.0 };
     let f: &dyn Prox<f32> = if nonneg { &NonNegative } else { &zero };
     let f_val: &dyn Functional<f32> = if nonneg { &NonNegative } else { &zero };
-    let x0 = start(&ca, y.view());
+    let (x0, from) = start_for(&ca, y.view(), args, sigma, Some(na))?;
     let log_objective = opts.json_log.is_some();
     let (report, what) = if solver == "ladmm" {
         let params = LinearizedAdmmParams {
@@ -843,6 +906,7 @@ where
     };
     let mut o = outcome(report);
     o.counts = ca.counts();
+    o.summary.push_str(&format!("; {from}"));
     o.seconds = t.elapsed().as_secs_f64();
     o.summary = format!("tv ({what}, lambda = {:.3e}): {}", s.lambda, o.summary);
     Ok(o)
@@ -886,7 +950,7 @@ where
     let w = O::Domain::lift(w_real);
     let t = std::time::Instant::now();
     let ca = Counted::new(a);
-    let x0 = start(&ca, y.view());
+    let (x0, from) = start_for(&ca, y.view(), &args, sigma, None)?;
     let log_objective = opts.json_log.is_some();
     let mut o = if solver == "admm" {
         let g = L1 { weight: s.lambda };
@@ -928,6 +992,7 @@ where
         o
     };
     o.counts = ca.counts();
+    o.summary.push_str(&format!("; {from}"));
     o.seconds = t.elapsed().as_secs_f64();
     Ok(o)
 }

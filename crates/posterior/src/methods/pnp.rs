@@ -47,7 +47,7 @@
 //!   (their `σ_f = 3.25` for `σ = √2`), floored at `1/255`.
 //!
 //! Every method starts from a lightly regularized gradient-Tikhonov estimate (see
-//! `tikhonov_start`), not from the back-projection.
+//! `super::map::tikhonov_start`), not from the back-projection.
 //!
 //! Data steps: exact for denoising, circular blur, inpainting and MRI (Fourier/pixel
 //! diagonal Gram), Zhao et al.'s closed form for `sr`, and `cg=10` warm-started conjugate
@@ -56,20 +56,19 @@
 //! Complex images (`mri:complex=true`) are denoised part by part (real and imaginary parts
 //! separately, see [`PnpElem`]).
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::ArrayViewD;
 
-use super::map::{ALPHA_TIKHONOV, lipschitz, noise_level};
+use super::map::{lipschitz, noise_level, tikhonov_start};
 use super::{ArrayElem, Outcome, RunOptions, driver_for, outcome};
 use crate::denoise::{Denoiser, build_denoiser};
 use crate::error::{Error, Result};
 use crate::io::AnyArray;
 use crate::ops::counted::Counted;
 use crate::ops::{AnyOperator, Gram, LinearOperator};
-use crate::scalar::{Scalar, c32};
+use crate::scalar::c32;
 use crate::solve::pnp::{DataSolve, Penalty, Pnp, PnpElem, PnpParams, Schedule, Scheme};
 use crate::solve::quadratic::ShiftedNormal;
 use crate::spec::{Args, Spec};
-use crate::transforms::finite_diff::Gradient2d;
 
 /// DPIR's first denoiser level, 49/255.
 pub const SIGMA1: f32 = 49.0 / 255.0;
@@ -495,25 +494,6 @@ pub(super) fn run(
             opts,
         ),
     }
-}
-
-/// The starting point: the gradient-Tikhonov estimate
-/// `x0 = argmin ½‖A x − y‖² + (μ/2)‖D x‖²`, `μ = 50 σ_n²` (floored at `1e-4`), by at most 100
-/// conjugate-gradient iterations (exact when the Gram operators allow it). Unlike the
-/// back-projection it fills unmeasured pixels (inpainting) and k-space (MRI) smoothly, which
-/// the denoisers need: BM3D keeps a 70%-missing zero pattern as if it were texture.
-fn tikhonov_start<O: LinearOperator>(
-    a: &Counted<&O>,
-    y: ArrayViewD<O::Range>,
-    sigma_n: f32,
-) -> Result<ArrayD<O::Domain>> {
-    let d = Gradient2d::<O::Domain>::new(a.domain_shape())?;
-    let mut sn = ShiftedNormal::new(a, Some(&d))?.with_cg(100, 1e-4);
-    let aty = a.adjoint(y);
-    let mut x0 = ArrayD::from_elem(aty.raw_dim(), O::Domain::zero());
-    let mu = (ALPHA_TIKHONOV[1] as f32 * sigma_n * sigma_n).max(1e-4);
-    sn.solve_into(aty.view(), mu, x0.view_mut())?;
-    Ok(x0)
 }
 
 fn generic<'a, O>(
