@@ -35,9 +35,9 @@ enum Command {
         /// Noise spec, e.g. `gaussian:sigma=0.01`, `poisson:peak=100`, `none`.
         #[arg(long, default_value = "none")]
         noise: String,
-        /// Input image (.png or .npy).
+        /// Input image (.png or .npy), or the name of a bundled image (e.g. `camera`).
         #[arg(long)]
-        input: PathBuf,
+        input: String,
         /// Output measurements (.npy; .png allowed for real, image-shaped data).
         #[arg(long)]
         output: PathBuf,
@@ -253,8 +253,8 @@ pub fn read_image_checked(path: &Path) -> Result<ndarray::ArrayD<f32>> {
     Ok(x)
 }
 
-fn simulate(operator: &str, noise: &str, input: &Path, output: &Path, seed: u64) -> Result<()> {
-    let x = read_image_checked(input)?;
+fn simulate(operator: &str, noise: &str, input: &str, output: &Path, seed: u64) -> Result<()> {
+    let x = bench::load_input(input)?;
     let noise = NoiseModel::from_spec(&Spec::parse(noise)?)?;
     let op = posterior::ops::build_operator(operator, x.shape())?;
     let y = methods::simulate(&op, &x, &noise, seed)?;

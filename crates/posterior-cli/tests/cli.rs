@@ -42,6 +42,40 @@ fn assert_clean_error(o: &Output, needle: &str) {
 }
 
 #[test]
+fn simulate_takes_a_bundled_image_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let y = dir.path().join("y.npy");
+    let ys = y.to_str().unwrap();
+    let o = run(&[
+        "simulate",
+        "--operator",
+        "sr:factor=2",
+        "--input",
+        "camera",
+        "--output",
+        ys,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    match posterior::io::read_array(&y).unwrap() {
+        posterior::io::AnyArray::Real(a) => assert_eq!(a.shape(), &[128, 128]),
+        _ => panic!("expected real measurements"),
+    }
+    let missing = dir.path().join("nosuch.png");
+    assert_clean_error(
+        &run(&[
+            "simulate",
+            "--operator",
+            "denoise",
+            "--input",
+            missing.to_str().unwrap(),
+            "--output",
+            ys,
+        ]),
+        "not a bundled image",
+    );
+}
+
+#[test]
 fn simulate_then_reconstruct_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let x = test_image(dir.path());
