@@ -452,16 +452,19 @@ pub(crate) fn tikhonov_start<O: LinearOperator>(
     Ok(x0)
 }
 
-/// `‖A‖` above which the iterative MAP methods start from [`tikhonov_start`] by default
-/// (`start=auto`): such operators change the intensity scale (CT, compressed sensing), their
-/// back-projection is a poor start, and 100–200 first-order iterations from it stop far
-/// from convergence (structured CS 30 %, camera: `tv` 21.4 dB after 200 PDHG iterations
-/// against 32.6 after 1000).
-pub const TIKHONOV_START_NORM: f64 = 1.5;
+/// `‖A‖` above which an operator is taken to change the intensity scale (denoising, blur,
+/// inpainting, MRI and super-resolution have `‖A‖ ≤ 1`; CT and compressed sensing exceed
+/// it). On such operators the noise level `σ_n` is on the measurements' scale (PnP caps its
+/// denoiser levels, see `super::pnp::IMAGE_LEVEL_CAP`) and the back-projection is a poor
+/// start: the iterative MAP methods start from [`tikhonov_start`] by default (`start=auto`),
+/// as 100–200 first-order iterations from the back-projection stop far from convergence
+/// (structured CS 30 %, camera: `tv` 21.4 dB after 200 PDHG iterations against 32.6 after
+/// 1000).
+pub const SCALE_FREE_NORM: f64 = 1.5;
 
 /// The starting point selected by the `start` key: `backprojection` ([`start`]),
 /// `tikhonov` ([`tikhonov_start`]) or `auto` (the latter when `‖A‖ >`
-/// [`TIKHONOV_START_NORM`]; `norm` is `‖A‖` when the caller already knows it).
+/// [`SCALE_FREE_NORM`]; `norm` is `‖A‖` when the caller already knows it).
 fn start_for<O: LinearOperator>(
     a: &O,
     y: ArrayViewD<O::Range>,
@@ -473,7 +476,7 @@ fn start_for<O: LinearOperator>(
     let tik = match choice.as_str() {
         "tikhonov" => true,
         "backprojection" => false,
-        _ => norm.unwrap_or_else(|| lipschitz(a).sqrt()) > TIKHONOV_START_NORM,
+        _ => norm.unwrap_or_else(|| lipschitz(a).sqrt()) > SCALE_FREE_NORM,
     };
     Ok(if tik {
         (tikhonov_start(a, y, sigma as f32)?, "Tikhonov start")

@@ -58,7 +58,7 @@
 
 use ndarray::ArrayViewD;
 
-use super::map::{lipschitz, noise_level, tikhonov_start};
+use super::map::{SCALE_FREE_NORM, lipschitz, noise_level, tikhonov_start};
 use super::{ArrayElem, Outcome, RunOptions, driver_for, outcome};
 use crate::denoise::{Denoiser, build_denoiser};
 use crate::error::{Error, Result};
@@ -84,10 +84,6 @@ pub const PNP_ADMM_LAMBDA: f32 = 0.5;
 /// which the denoiser is applied is capped. 0.06 is the best fixed level on the CT tuning
 /// problem (astronaut 256², 60 angles, σ_n = 0.5; BENCHMARKS.md "CT: PnP-BM3D").
 pub const IMAGE_LEVEL_CAP: f32 = 0.06;
-/// `‖A‖` above which an operator is taken to change the intensity scale (denoising,
-/// blur, inpainting, MRI and super-resolution have `‖A‖ ≤ 1`; CT and Gaussian compressed
-/// sensing exceed it).
-pub const SCALE_FREE_NORM: f64 = 1.5;
 /// `pnp-admm`'s default iteration limit (the annealing takes the first 14).
 pub const PNP_ADMM_ITERS: usize = 20;
 
