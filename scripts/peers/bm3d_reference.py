@@ -14,7 +14,7 @@ the noisy image x + sigma * n, with n from numpy.random.default_rng(seed) standa
 (float64, cast to float32 after adding), is saved as OUT/NAME_sSIGMA.npy. The package is
 run with bm3d.bm3d(noisy, sigma_psd=sigma, profile='np') (its default profile for every
 sigma); posterior with --ours runs the example binary (cargo build --release -p posterior
---example denoise_npy) on the same file with profile=auto. PSNR is computed against the clean
+--example denoise_npy) on the same file with profile=refined (the default). PSNR is computed against the clean
 image with data range 1, on the raw (unclipped) outputs. Time: median of 3 runs (the
 posterior binary reports its own median of 3, excluding process start and file I/O).
 With --posterior, each --spec (any denoiser spec, e.g. `learned`, `bm3d:profile=high`) is
@@ -86,7 +86,7 @@ def main():
                                   "seconds": round(float(np.median(times)), 3)}), flush=True)
             if a.ours:
                 res = out / f"{name}_s{s}_ours.npy"
-                r = subprocess.run([a.ours, "bm3d:profile=auto", str(path),
+                r = subprocess.run([a.ours, "bm3d", str(path),
                                     repr(np.float32(sigma).item()), str(res), str(a.repeats)],
                                    check=True, capture_output=True, text=True)
                 info = json.loads(r.stdout.strip().splitlines()[-1])

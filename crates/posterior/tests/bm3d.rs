@@ -67,7 +67,12 @@ fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
 #[test]
 fn constant_images_are_returned() {
     let dabov = Bm3d::with_params(Bm3dParams::high_dabov2007(), true).unwrap();
-    for profile in [Profile::Normal, Profile::High] {
+    for profile in [
+        Profile::Refined,
+        Profile::Classic,
+        Profile::Normal,
+        Profile::High,
+    ] {
         for stages in [true, false] {
             let d = Bm3d::new(profile, stages);
             for (shape, v) in [
@@ -150,7 +155,7 @@ fn beats_tuned_gaussian_smoothing_on_camera() {
         .iter()
         .map(|&s| psnr(gaussian_smooth(&y2, s).into_dyn().view(), x.view(), 1.0))
         .fold(f64::MIN, f64::max);
-    let basic = Bm3d::new(Profile::Auto, false)
+    let basic = Bm3d::new(Profile::Refined, false)
         .denoise(y.view(), sigma)
         .unwrap();
     let full = Bm3d::default().denoise(y.view(), sigma).unwrap();
@@ -214,13 +219,22 @@ fn bad_inputs_are_errors() {
 #[test]
 fn spec_keys() {
     let d = build_denoiser(&Spec::parse("bm3d").unwrap()).unwrap();
-    assert_eq!(d.describe(), "bm3d(profile=auto,stages=2)");
+    assert_eq!(d.describe(), "bm3d(profile=refined,stages=2)");
     let d = build_denoiser(&Spec::parse("bm3d:profile=high,stages=1").unwrap()).unwrap();
     assert_eq!(d.describe(), "bm3d(profile=high,stages=1)");
     assert!(build_denoiser(&Spec::parse("bm3d:profile=fast").unwrap()).is_err());
+    assert!(build_denoiser(&Spec::parse("bm3d:profile=auto").unwrap()).is_err());
     assert!(build_denoiser(&Spec::parse("bm3d:stages=3").unwrap()).is_err());
     assert!(build_denoiser(&Spec::parse("bm3d:window=5").unwrap()).is_err());
-    for bad in ["bm3d:mu2=0", "bm3d:lambda=-1", "bm3d:tau=nan", "bm3d:mu2=x"] {
+    for bad in [
+        "bm3d:mu2=0",
+        "bm3d:lambda=-1",
+        "bm3d:tau=nan",
+        "bm3d:mu2=x",
+        "bm3d:tau2=-5",
+        "bm3d:layers=-1",
+        "bm3d:layers=x",
+    ] {
         assert!(
             build_denoiser(&Spec::parse(bad).unwrap()).is_err(),
             "{bad} should be refused"
@@ -230,26 +244,47 @@ fn spec_keys() {
     let d = build_denoiser(&Spec::parse("bm3d:lambda=3,mu2=0.5,tau=3000").unwrap()).unwrap();
     assert_eq!(
         d.describe(),
-        "bm3d(profile=auto,stages=2,lambda=3,mu2=0.5,tau=3000)"
+        "bm3d(profile=refined,stages=2,lambda=3,mu2=0.5,tau=3000)"
     );
-    let tweaked = Bm3d::new(Profile::Auto, true)
+    let tweaked = Bm3d::new(Profile::Classic, true)
         .with_tweaks(Tweaks {
             lambda_3d: Some(3.0),
             mu2: Some(0.5),
-            tau_match: None,
+            tau_wiener: Some(700.0),
+            // Clamped to each stage's group size (16 and 32).
+            exact_layers: Some(32),
+            ..Tweaks::default()
         })
         .unwrap();
     let p = tweaked.params_for(0.3);
     let mut want = Bm3dParams::high();
     want.hard.lambda_3d = 3.0;
     want.wiener.mu2 = 0.5;
+    want.wiener.tau_match = 700.0;
+    want.hard.exact_layers = 16;
+    want.wiener.exact_layers = 32;
     assert_eq!(p, want);
+    let d =
+        build_denoiser(&Spec::parse("bm3d:profile=classic,tau2=700,layers=2").unwrap()).unwrap();
+    assert_eq!(
+        d.describe(),
+        "bm3d(profile=classic,stages=2,tau2=700,layers=2)"
+    );
     let x = add_noise(&camera_crop(40, 60, 40), 0.1, 3);
     let a = Bm3d::default().denoise(x.view(), 0.1).unwrap();
     let b = d.denoise(x.view(), 0.1).unwrap();
     assert!(a.iter().zip(&b).any(|(u, v)| (u - v).abs() > 1e-4));
-    // auto = np at and below 40/255, high above.
-    let auto = Bm3d::default();
-    assert_eq!(auto.params_for(40.0 / 255.0), Bm3dParams::normal());
-    assert_eq!(auto.params_for(41.0 / 255.0), Bm3dParams::high());
+    // The default is the refined profile at every level; classic = np at and below
+    // 40/255, high above.
+    let default = Bm3d::default();
+    for s in [5.0, 40.0, 41.0, 90.0] {
+        assert_eq!(default.params_for(s / 255.0), Bm3dParams::refined());
+    }
+    let classic = Bm3d::new(Profile::Classic, true);
+    assert_eq!(classic.params_for(40.0 / 255.0), Bm3dParams::normal());
+    assert_eq!(classic.params_for(41.0 / 255.0), Bm3dParams::high());
+    // Exact layers beyond the group size are refused for explicit parameters.
+    let mut p = Bm3dParams::refined();
+    p.hard.exact_layers = 17;
+    assert!(Bm3d::with_params(p, true).is_err());
 }

@@ -84,10 +84,17 @@ fn constant_images_are_returned() {
                 let out = d.denoise(y.view(), sigma).unwrap();
                 assert_eq!(out.shape(), y.shape());
                 let err = out.iter().map(|a| (a - v).abs()).fold(0.0, f32::max);
-                assert!(
-                    err < 1e-4,
-                    "{name} {shape:?} sigma {sigma}: max error {err}"
-                );
+                // BM3D's empirical Wiener stage scales each group mean by
+                // b² / (b² + μ² σ² v) < 1 (v: the mean's exact noise variance, several σ²
+                // for the overlapping blocks a constant image groups): a relative bias
+                // that grows with σ. The `bm3d` package shows it too (relative 2.4e-3 at
+                // σ = 60/255 on the 40×33 image at 0.37); ours is bounded by 1e-3.
+                let tol = if name == "bm3d" {
+                    1e-4 + 1e-3 * v
+                } else {
+                    1e-4
+                };
+                assert!(err < tol, "{name} {shape:?} sigma {sigma}: max error {err}");
             }
         }
     }

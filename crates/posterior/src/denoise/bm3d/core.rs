@@ -1,4 +1,4 @@
-//! One BM3D stage on padded planes: block matching, collaborative filtering of the 3-D
+//! One BM3D stage on the image planes: block matching, collaborative filtering of the 3-D
 //! groups (hard thresholding or empirical Wiener shrinkage) and weighted aggregation.
 //!
 //! Work is split into fixed bands of reference-block rows ([`BAND_ROWS`] rows of the
@@ -32,6 +32,9 @@ pub(super) struct StageConfig {
     /// Matching threshold on the sum of squared differences of two blocks (already
     /// converted from the per-pixel, `[0, 255]` convention of the papers).
     pub tau_sum: f32,
+    /// Multiple of the matching channel's `σ²` (per pixel) added to the threshold
+    /// (`tau_sum` grows by `tau_noise σ² k²`).
+    pub tau_noise: f32,
     /// Hard-threshold multiplier `λ_3D` (hard stage only).
     pub lambda_3d: f32,
     /// Threshold multiplier `λ_2D` of the matching prefilter (0: none; hard stage only).
@@ -42,6 +45,99 @@ pub(super) struct StageConfig {
     pub beta: f32,
     /// 2-D transform applied to the blocks of a group.
     pub transform: BlockTransform,
+    /// Number of leading group-transform rows (Haar approximation first) whose noise
+    /// variance is computed exactly for the group's block positions (0: every
+    /// coefficient is taken to have variance `σ²`, as in Dabov et al. 2007).
+    pub exact_layers: usize,
+}
+
+/// Relative noise variances (in units of `σ²`) of the first `layers` rows of a group's
+/// 3-D transform, for white noise, written to `var[..layers k²]`; `members` are the
+/// block positions (a power-of-two count), `acorr` from [`row_autocorrelation`], `haar`
+/// from [`haar_matrices`].
+///
+/// Blocks of a group may overlap, and then their noise is correlated: coefficient
+/// `(u, v)` of blocks at positions `p` and `q` has covariance `σ² A_u(|Δi|) A_v(|Δj|)`
+/// (`A_u` the autocorrelation of transform row `u`, zero beyond the block side), so row
+/// `r` of the group transform `H` has variance
+/// `σ² Σ_{a,b} H[r][a] H[r][b] A_u(|Δi_ab|) A_v(|Δj_ab|)` (Mäkinen, Azzari and Foi,
+/// "Collaborative filtering of correlated noise: exact transform-domain variance for
+/// improved shrinkage and patch matching", IEEE TIP 29, 2020). The diagonal terms sum to
+/// `A_u(0) A_v(0) = 1` (unit-norm rows); only overlapping pairs add to it.
+fn group_variance(
+    acorr: &[f32],
+    haar: &[Vec<f32>],
+    k: usize,
+    members: &[(usize, usize)],
+    layers: usize,
+    var: &mut [f32],
+) {
+    let k2 = k * k;
+    let n = members.len();
+    let h = &haar[n.trailing_zeros() as usize];
+    let var = &mut var[..layers * k2];
+    var.fill(1.0);
+    for (a, &(ia, ja)) in members.iter().enumerate() {
+        for (b, &(ib, jb)) in members.iter().enumerate().skip(a + 1) {
+            let (di, dj) = (ia.abs_diff(ib), ja.abs_diff(jb));
+            if di >= k || dj >= k {
+                continue;
+            }
+            for r in 0..layers {
+                let c = 2.0 * h[r * n + a] * h[r * n + b];
+                if c == 0.0 {
+                    continue;
+                }
+                let row = &mut var[r * k2..(r + 1) * k2];
+                for u in 0..k {
+                    let cu = c * acorr[u * k + di];
+                    let out = &mut row[u * k..(u + 1) * k];
+                    for (v, o) in out.iter_mut().enumerate() {
+                        *o += cu * acorr[v * k + dj];
+                    }
+                }
+            }
+        }
+    }
+    for x in var.iter_mut() {
+        *x = x.max(0.0);
+    }
+}
+
+/// The autocorrelation of each row of the `k × k` forward transform `fwd` (row-major) at
+/// every shift: `out[u k + d] = Σ_a T[u][a] T[u][a + d]`, `0 ≤ d < k`.
+fn row_autocorrelation(fwd: &[f32], k: usize) -> Vec<f32> {
+    let mut acorr = vec![0.0f32; k * k];
+    for u in 0..k {
+        for d in 0..k {
+            acorr[u * k + d] = (0..k - d)
+                .map(|a| fwd[u * k + a] * fwd[u * k + a + d])
+                .sum();
+        }
+    }
+    acorr
+}
+
+/// The orthonormal Haar matrices of the group sizes `2^e`, `e = 0 ..= log2(max_group)`
+/// (row-major, rows in the order [`haar_forward`] produces).
+fn haar_matrices(max_group: usize) -> Vec<Vec<f32>> {
+    (0..=max_group.trailing_zeros())
+        .map(|e| {
+            let n = 1usize << e;
+            // Column `a` of H is the transform of the unit vector e_a.
+            let mut m = vec![0.0f32; n * n];
+            let mut tmp = vec![0.0f32; n];
+            for a in 0..n {
+                let mut col = vec![0.0f32; n];
+                col[a] = 1.0;
+                haar_forward(&mut col, n, 1, &mut tmp);
+                for r in 0..n {
+                    m[r * n + a] = col[r];
+                }
+            }
+            m
+        })
+        .collect()
 }
 
 /// Which collaborative filter a stage applies.
@@ -49,7 +145,7 @@ pub(super) enum Filter<'a> {
     /// Stage 1: hard thresholding of the noisy groups; matching on the noisy luminance.
     Hard,
     /// Stage 2: empirical Wiener shrinkage driven by the basic estimate (one plane per
-    /// channel, same padded size); matching on the basic luminance.
+    /// channel, same size); matching on the basic luminance.
     Wiener { basic: &'a [Vec<f32>] },
 }
 
@@ -130,6 +226,13 @@ struct Engine<'a> {
     separate_match: bool,
     kaiser: Vec<f32>,
     ref_cols: Vec<usize>,
+    /// Autocorrelation of each forward-transform row at every shift
+    /// ([`row_autocorrelation`]).
+    acorr: Vec<f32>,
+    /// The orthonormal Haar matrix of every group size ([`haar_matrices`]).
+    haar: Vec<Vec<f32>>,
+    /// `tau_noise σ₀² k²`: added to the matching threshold (σ₀ the matching channel's).
+    tau_extra: f32,
 }
 
 impl Engine<'_> {
@@ -252,6 +355,7 @@ impl Engine<'_> {
         let mut block = vec![0.0f32; k2];
         let mut half = vec![0.0f32; k2];
         let mut wk = vec![0.0f32; k2];
+        let mut var = vec![1.0f32; cfg.exact_layers.min(nmax) * k2];
 
         for &ir in refs {
             for &jr in &self.ref_cols {
@@ -261,6 +365,7 @@ impl Engine<'_> {
                 let rvec = &mtab[((ir - tlo) * npj + jr) * k2..((ir - tlo) * npj + jr + 1) * k2];
                 best_d[0] = 0.0;
                 best_p[0] = (ir, jr);
+                let tau_sum = cfg.tau_sum + self.tau_extra;
                 let mut count = 1usize;
                 let i0 = ir.saturating_sub(hw);
                 let i1 = (ir + hw).min(npi - 1);
@@ -275,7 +380,7 @@ impl Engine<'_> {
                         let bound = if count == nmax {
                             best_d[nmax - 1]
                         } else {
-                            cfg.tau_sum
+                            tau_sum
                         };
                         let cand = &trow[j * k2..(j + 1) * k2];
                         if let Some(d) = distance_bounded(rvec, cand, bound) {
@@ -296,6 +401,13 @@ impl Engine<'_> {
                 }
                 let n = prev_pow2(count);
                 let members = &best_p[..n];
+                // Rows `..layers` of the 3-D transform have the variances `var` (units
+                // of σ²); the others have variance σ².
+                let layers = cfg.exact_layers.min(n);
+                if layers > 0 {
+                    group_variance(&self.acorr, &self.haar, k, members, layers, &mut var);
+                }
+                let exact = &var[..layers * k2];
 
                 for c in 0..nch {
                     let sigma = self.sigmas[c];
@@ -318,7 +430,15 @@ impl Engine<'_> {
                         let s2 = sigma * sigma;
                         let ms2 = cfg.mu2 * s2;
                         let mut wsum = 0.0f32;
-                        for (y, &bv) in g.iter_mut().zip(b.iter()) {
+                        let (g_exact, g_rest) = g.split_at_mut(exact.len());
+                        let (b_exact, b_rest) = b.split_at(exact.len());
+                        for ((y, &bv), &rel) in g_exact.iter_mut().zip(b_exact).zip(exact) {
+                            let b2 = bv * bv;
+                            let w = b2 / (b2 + ms2 * rel);
+                            *y *= w;
+                            wsum += w * w * rel;
+                        }
+                        for (y, &bv) in g_rest.iter_mut().zip(b_rest) {
                             let b2 = bv * bv;
                             let w = b2 / (b2 + ms2);
                             *y *= w;
@@ -329,16 +449,28 @@ impl Engine<'_> {
                         // plane) keeps a finite weight.
                         1.0 / (s2 * wsum.max(1.0))
                     } else {
+                        // Threshold λσ√rel; the weight is the inverse of the retained noise
+                        // variance (σ² N_nz when every rel is 1), floored at σ².
                         let thr = cfg.lambda_3d * sigma;
+                        let thr2 = thr * thr;
+                        let mut kept = 0.0f32;
+                        let (g_exact, g_rest) = g.split_at_mut(exact.len());
+                        for (y, &rel) in g_exact.iter_mut().zip(exact) {
+                            if *y * *y > thr2 * rel {
+                                kept += rel;
+                            } else {
+                                *y = 0.0;
+                            }
+                        }
                         let mut nnz = 0usize;
-                        for y in g.iter_mut() {
+                        for y in g_rest.iter_mut() {
                             if y.abs() > thr {
                                 nnz += 1;
                             } else {
                                 *y = 0.0;
                             }
                         }
-                        1.0 / (sigma * sigma * nnz.max(1) as f32)
+                        1.0 / (sigma * sigma * (kept + nnz as f32).max(1.0))
                     };
                     haar_inverse(g, n, k2, &mut scratch);
                     for (w, &kv) in wk.iter_mut().zip(&self.kaiser) {
@@ -399,9 +531,9 @@ impl Engine<'_> {
     }
 }
 
-/// Run one stage on `channels` padded planes of size `hp × wp` (`noisy[c]`), with noise
+/// Run one stage on `channels` planes of size `hp × wp` (`noisy[c]`), with noise
 /// standard deviations `sigmas[c]`; grouping is computed once on channel 0 and shared by
-/// all channels. Returns the aggregated estimate, one padded plane per channel.
+/// all channels. Returns the aggregated estimate, one plane per channel.
 pub(super) fn run_stage(
     noisy: &[Vec<f32>],
     hp: usize,
@@ -441,6 +573,8 @@ pub(super) fn run_stage(
         BlockTransform::Dct => (dct.clone(), dct_t.clone()),
         BlockTransform::Bior15 => bior15_matrices(k),
     };
+    let acorr = row_autocorrelation(&fwd, k);
+    let haar = haar_matrices(cfg.max_group);
     let separate_match = cfg.transform != BlockTransform::Dct || (!wiener && cfg.lambda_2d > 0.0);
     let engine = Engine {
         cfg,
@@ -461,6 +595,9 @@ pub(super) fn run_stage(
         separate_match,
         kaiser: kaiser_window_2d(k, cfg.beta),
         ref_cols: grid(npj, cfg.step),
+        acorr,
+        haar,
+        tau_extra: cfg.tau_noise * sigmas[0] * sigmas[0] * (k * k) as f32,
     };
     let ref_rows = grid(npi, cfg.step);
     let bands: Vec<BandAcc> = ref_rows
@@ -501,6 +638,91 @@ pub(super) fn run_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exact group variances agree with the empirical variances of the 3-D transform
+    /// of white noise, for overlapping and disjoint blocks and both block transforms.
+    /// 2-D transform `T X Tᵀ` of the `k × k` block of `field` (row length `size`) at `(i, j)`.
+    fn block_coeffs(
+        fwd: &[f32],
+        field: &[f32],
+        size: usize,
+        (i, j): (usize, usize),
+        k: usize,
+    ) -> Vec<f32> {
+        let mut tmp = vec![0.0f32; k * k];
+        for a in 0..k {
+            let line = &field[(i + a) * size + j..(i + a) * size + j + k];
+            for v in 0..k {
+                tmp[a * k + v] = line
+                    .iter()
+                    .zip(&fwd[v * k..(v + 1) * k])
+                    .map(|(x, t)| x * t)
+                    .sum();
+            }
+        }
+        let mut out = vec![0.0f32; k * k];
+        for u in 0..k {
+            for v in 0..k {
+                out[u * k + v] = (0..k).map(|a| fwd[u * k + a] * tmp[a * k + v]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn group_variance_matches_monte_carlo() {
+        use crate::denoise::bm3d::transforms::{bior15_matrices, dct_matrix};
+        use crate::scalar::Scalar;
+        let k = 8;
+        let k2 = k * k;
+        // Two nearly coincident blocks, a diagonal neighbour, one far away.
+        let members = [(3usize, 3usize), (3, 4), (6, 1), (14, 13)];
+        let n = members.len();
+        let layers = n;
+        let haar = haar_matrices(n);
+        let mut rng = crate::rng(17);
+        let size = 24;
+        let trials = 20_000;
+        for fwd in [dct_matrix(k), bior15_matrices(k).0] {
+            let acorr = row_autocorrelation(&fwd, k);
+            let mut var = vec![0.0f32; layers * k2];
+            group_variance(&acorr, &haar, k, &members, layers, &mut var);
+            let mut emp = vec![0.0f64; n * k2];
+            let mut field = vec![0.0f32; size * size];
+            let mut g = vec![0.0f32; n * k2];
+            let mut tmp = vec![0.0f32; n * k2];
+            for _ in 0..trials {
+                for v in field.iter_mut() {
+                    *v = f32::standard_normal(&mut rng);
+                }
+                for (m, &pos) in members.iter().enumerate() {
+                    g[m * k2..(m + 1) * k2]
+                        .copy_from_slice(&block_coeffs(&fwd, &field, size, pos, k));
+                }
+                haar_forward(&mut g, n, k2, &mut tmp);
+                for (e, &c) in emp.iter_mut().zip(&g) {
+                    *e += (c as f64) * (c as f64);
+                }
+            }
+            // Relative errors (variances below 0.1 compared in absolute terms).
+            let errors: Vec<f64> = emp
+                .iter()
+                .zip(&var)
+                .map(|(e, &v)| {
+                    let v = f64::from(v);
+                    (e / trials as f64 - v).abs() / if v > 0.1 { v } else { 0.1 }
+                })
+                .collect();
+            let worst = errors.iter().copied().fold(0.0, f64::max);
+            let spread = var.iter().map(|v| (v - 1.0).abs()).fold(0.0, f32::max);
+            assert!(
+                worst < 0.06,
+                "exact vs empirical variance: relative error {worst}"
+            );
+            // The overlaps matter: some variances are far from the white value 1.
+            assert!(spread > 0.5, "largest departure from 1: {spread}");
+        }
+    }
 
     #[test]
     fn grid_covers_the_end() {
