@@ -309,7 +309,8 @@ fn main() -> Result<()> {
             let sec = secs.iter().sum::<f64>() / n;
             writeln!(
                 csv,
-                "{},{method},{m},{},{mean:.6},{:.6},{sec:.4},{param}",
+                // `param` holds commas (`lambda=1,restarts=5,...`): one quoted field.
+                "{},{method},{m},{},{mean:.6},{:.6},{sec:.4},\"{param}\"",
                 a.data,
                 errs.len(),
                 sd / n.sqrt()
