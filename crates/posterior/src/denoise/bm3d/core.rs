@@ -201,7 +201,7 @@ struct BandAcc {
 /// Everything a band needs, shared read-only between threads.
 struct Engine<'a> {
     cfg: &'a StageConfig,
-    /// Padded plane size.
+    /// Plane size (the image itself: no padding).
     hp: usize,
     wp: usize,
     /// Number of block positions per column / row: `hp - k + 1`, `wp - k + 1`.

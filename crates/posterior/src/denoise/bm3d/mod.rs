@@ -353,8 +353,8 @@ pub struct Tweaks {
     pub tau_match: Option<f32>,
     /// Stage-2 matching threshold `τ_match` (`[0, 255]²` per-pixel units).
     pub tau_wiener: Option<f32>,
-    /// Exactly computed group-transform rows, both stages (see
-    /// [`StageParams::exact_layers`]).
+    /// Exactly computed group-transform rows, both stages, clamped to each stage's
+    /// `max_group` (see [`StageParams::exact_layers`]).
     pub exact_layers: Option<usize>,
 }
 
