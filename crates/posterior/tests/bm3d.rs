@@ -234,6 +234,10 @@ fn spec_keys() {
         "bm3d:tau2=-5",
         "bm3d:layers=-1",
         "bm3d:layers=x",
+        "bm3d:match=dct",
+        "bm3d:groups=up",
+        "bm3d:weights=pixel",
+        "bm3d:stagger=-1",
     ] {
         assert!(
             build_denoiser(&Spec::parse(bad).unwrap()).is_err(),
@@ -287,4 +291,47 @@ fn spec_keys() {
     let mut p = Bm3dParams::refined();
     p.hard.exact_layers = 17;
     assert!(Bm3d::with_params(p, true).is_err());
+    // So are a stagger not below the step and a minimum group that is no power of two.
+    let mut p = Bm3dParams::refined();
+    p.wiener.stagger = 3;
+    assert!(Bm3d::with_params(p, true).is_err());
+    let mut p = Bm3dParams::refined();
+    p.hard.min_group = 3;
+    assert!(Bm3d::with_params(p, true).is_err());
+    // The implementation-detail keys switch the refined profile back to the 2007
+    // choices one at a time; each changes the output.
+    let d = build_denoiser(
+        &Spec::parse("bm3d:stagger=0,match=pixel,groups=floor,weights=group").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        d.describe(),
+        "bm3d(profile=refined,stages=2,stagger=0,match=pixel,groups=floor,weights=group)"
+    );
+    let tweaked = Bm3d::default()
+        .with_tweaks(Tweaks {
+            stagger: Some(0),
+            transform_match: Some(false),
+            round_nearest: Some(false),
+            per_block_weights: Some(false),
+            ..Tweaks::default()
+        })
+        .unwrap();
+    let mut want = Bm3dParams::refined();
+    for st in [&mut want.hard, &mut want.wiener] {
+        st.stagger = 0;
+        st.transform_match = false;
+        st.round_nearest = false;
+        st.min_group = 1;
+        st.per_block_weights = false;
+    }
+    assert_eq!(tweaked.params_for(0.1), want);
+    for key in ["stagger=0", "match=pixel", "groups=floor", "weights=group"] {
+        let other = build_denoiser(&Spec::parse(&format!("bm3d:{key}")).unwrap()).unwrap();
+        let b = other.denoise(x.view(), 0.1).unwrap();
+        assert!(
+            a.iter().zip(&b).any(|(u, v)| (u - v).abs() > 1e-4),
+            "{key} should change the output"
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! One BM3D stage on the image planes: block matching, collaborative filtering of the 3-D
 //! groups (hard thresholding or empirical Wiener shrinkage) and weighted aggregation.
 //!
-//! Work is split into fixed bands of reference-block rows ([`BAND_ROWS`] rows of the
-//! reference grid each). A band computes the 2-D DCT of every block position it can reach
+//! Work is split into fixed bands of reference-block rows ([`BAND_ROWS`] grid steps of
+//! block rows each). A band computes the 2-D DCT of every block position it can reach
 //! (its rows plus the search half-window above and below), processes its reference blocks
 //! in raster order and aggregates into its own buffers; the bands' buffers are then added
 //! to the image in band order. The partition does not depend on the number of threads,
@@ -15,7 +15,7 @@ use super::transforms::{
     bior15_matrices, dct_matrix, haar_forward, haar_inverse, kaiser_window_2d, prev_pow2,
 };
 
-/// Reference-grid rows per band (see the module documentation).
+/// Grid steps of block rows per band (see the module documentation).
 const BAND_ROWS: usize = 16;
 
 /// Settings of one stage, in the units the engine works in (intensities in `[0, 1]`).
@@ -25,6 +25,19 @@ pub(super) struct StageConfig {
     pub block: usize,
     /// Step of the reference grid.
     pub step: usize,
+    /// Row offset added per grid column (see [`reference_rows`]).
+    pub stagger: usize,
+    /// Measure block distances in the domain of the block transform (rows rescaled by
+    /// [`synthesis_normalized`]) rather than in the pixel domain.
+    pub transform_match: bool,
+    /// Smallest group (a power of two; 1 lets a reference stand alone).
+    pub min_group: usize,
+    /// Round the number of matches below the threshold to the nearest power of two
+    /// (ties down) instead of down.
+    pub round_nearest: bool,
+    /// Aggregation weights from the noise retained per block (group total / n) rather
+    /// than per group.
+    pub per_block_weights: bool,
     /// Half side of the search window (the window is `2 half + 1` positions wide).
     pub half_window: usize,
     /// Maximum group size (a power of two).
@@ -159,6 +172,68 @@ fn grid(n: usize, step: usize) -> Vec<usize> {
     v
 }
 
+/// The forward block transform `fwd` (`k × k`, row-major, inverse `inv`) with row `i`
+/// scaled by the norm of column `i` of `inv`: the scaling under which the synthesis basis
+/// functions have unit norm. The orthonormal DCT is unchanged; for bior1.5 the rows of
+/// the coarse levels change by up to 3 %, which weighs them differently in a
+/// transform-domain block distance.
+fn synthesis_normalized(fwd: &[f32], inv: &[f32], k: usize) -> Vec<f32> {
+    let mut out = fwd.to_vec();
+    for i in 0..k {
+        let norm = (0..k)
+            .map(|a| f64::from(inv[a * k + i]).powi(2))
+            .sum::<f64>()
+            .sqrt() as f32;
+        for v in &mut out[i * k..(i + 1) * k] {
+            *v *= norm;
+        }
+    }
+    out
+}
+
+/// Group size for `below` matches under the threshold (the reference included) out of
+/// `found` candidates kept: `below` rounded down to a power of two, or to the nearest
+/// one (ties down) when `nearest`, at least `min_group`, at most the largest power of
+/// two `<= found`.
+fn group_size(below: usize, found: usize, min_group: usize, nearest: bool) -> usize {
+    let f = prev_pow2(below.max(1));
+    let n = if nearest && below - f > 2 * f - below {
+        2 * f
+    } else {
+        f
+    };
+    n.max(min_group).min(prev_pow2(found))
+}
+
+/// The reference blocks, grouped by block row: `(row, columns)` for every row that holds
+/// at least one, rows ascending. The columns are [`grid`]`(npj, step)`; grid column `j`
+/// takes the rows `o_j, o_j + step, …` with `o_j = j · stagger mod step`, plus the first
+/// and the last row, so the blocks still cover every pixel. `stagger = 0` is the
+/// rectangular grid of Dabov et al. 2007; otherwise neighbouring columns' references
+/// interleave (a sheared lattice with the same density).
+fn reference_rows(npi: usize, npj: usize, step: usize, stagger: usize) -> Vec<(usize, Vec<usize>)> {
+    let mut by_row: Vec<Vec<usize>> = vec![Vec::new(); npi];
+    for (j, &c) in grid(npj, step).iter().enumerate() {
+        let off = (j * stagger) % step;
+        let mut last = None;
+        let rows = std::iter::once(0)
+            .chain((off..npi).step_by(step))
+            .chain(std::iter::once(npi - 1));
+        for r in rows {
+            // ascending, so a repeat can only be the previous row
+            if last.is_none_or(|l| r > l) {
+                by_row[r].push(c);
+                last = Some(r);
+            }
+        }
+    }
+    by_row
+        .into_iter()
+        .enumerate()
+        .filter(|(_, cols)| !cols.is_empty())
+        .collect()
+}
+
 /// Squared Euclidean distance between `a` and `b`, or `None` as soon as a partial sum
 /// exceeds `bound` (`>=`). Eight independent lanes let the compiler vectorise; the
 /// summation order is fixed, so the value does not depend on where it is called from.
@@ -219,13 +294,15 @@ struct Engine<'a> {
     /// Inverse block transform `T⁻¹` and its transpose.
     inv: Vec<f32>,
     inv_t: Vec<f32>,
-    /// Orthonormal DCT and its transpose: the matching transform when `T` is not the DCT.
-    dct: Vec<f32>,
-    dct_t: Vec<f32>,
-    /// Whether matching needs its own table (prefilter on, or `T` not the DCT).
+    /// The matching transform and its transpose: the orthonormal DCT (pixel-domain
+    /// distances), or `T` with its rows rescaled so that the synthesis basis functions
+    /// have unit norm ([`StageConfig::transform_match`]).
+    mat: Vec<f32>,
+    mat_t: Vec<f32>,
+    /// Whether matching needs its own table (prefilter on, or `T` not the matching
+    /// transform).
     separate_match: bool,
     kaiser: Vec<f32>,
-    ref_cols: Vec<usize>,
     /// Autocorrelation of each forward-transform row at every shift
     /// ([`row_autocorrelation`]).
     acorr: Vec<f32>,
@@ -292,15 +369,15 @@ impl Engine<'_> {
     }
 
     /// Process the reference rows `refs` (consecutive entries of the reference grid).
-    fn band(&self, refs: &[usize]) -> BandAcc {
+    fn band(&self, refs: &[(usize, Vec<usize>)]) -> BandAcc {
         let cfg = self.cfg;
         let k = cfg.block;
         let k2 = k * k;
         let hw = cfg.half_window;
         let (wp, npi, npj) = (self.wp, self.npi, self.npj);
         let nch = self.channels;
-        let tlo = refs[0].saturating_sub(hw);
-        let thi = (refs[refs.len() - 1] + hw).min(npi - 1);
+        let tlo = refs[0].0.saturating_sub(hw);
+        let thi = (refs[refs.len() - 1].0 + hw).min(npi - 1);
         let trows = thi - tlo + 1;
 
         let mut tables: Vec<Vec<f32>> = Vec::with_capacity(self.sources.len());
@@ -310,17 +387,16 @@ impl Engine<'_> {
             self.table(src, tlo, thi, &self.fwd, &self.fwd_t, &mut t, &mut tmp);
             tables.push(t);
         }
-        // Matching table: the orthonormal DCT of the first source (noisy or basic
-        // luminance), so distances equal pixel-domain distances, hard-thresholded at
-        // λ_2D σ when the prefilter is on.
+        // Matching table: the matching transform of the first source (noisy or basic
+        // luminance), hard-thresholded at λ_2D σ when the prefilter is on.
         let prefiltered: Option<Vec<f32>> = if self.separate_match {
             let mut t = Vec::new();
             self.table(
                 self.sources[0],
                 tlo,
                 thi,
-                &self.dct,
-                &self.dct_t,
+                &self.mat,
+                &self.mat_t,
                 &mut t,
                 &mut tmp,
             );
@@ -357,8 +433,9 @@ impl Engine<'_> {
         let mut wk = vec![0.0f32; k2];
         let mut var = vec![1.0f32; cfg.exact_layers.min(nmax) * k2];
 
-        for &ir in refs {
-            for &jr in &self.ref_cols {
+        for (ir, cols) in refs {
+            let ir = *ir;
+            for &jr in cols {
                 // Block matching: the reference first (distance 0), then every other
                 // position of the window in raster order; keep the closest `nmax` with
                 // distance below τ, ties resolved in favour of the earlier position.
@@ -366,6 +443,9 @@ impl Engine<'_> {
                 best_d[0] = 0.0;
                 best_p[0] = (ir, jr);
                 let tau_sum = cfg.tau_sum + self.tau_extra;
+                // With a minimum group or rounding up, candidates beyond τ may be
+                // needed: keep the closest `nmax` whatever their distance.
+                let unbounded = cfg.min_group > 1 || cfg.round_nearest;
                 let mut count = 1usize;
                 let i0 = ir.saturating_sub(hw);
                 let i1 = (ir + hw).min(npi - 1);
@@ -379,6 +459,8 @@ impl Engine<'_> {
                         }
                         let bound = if count == nmax {
                             best_d[nmax - 1]
+                        } else if unbounded {
+                            f32::INFINITY
                         } else {
                             tau_sum
                         };
@@ -399,7 +481,12 @@ impl Engine<'_> {
                         }
                     }
                 }
-                let n = prev_pow2(count);
+                let n = if unbounded {
+                    let below = best_d[..count].iter().filter(|&&d| d < tau_sum).count();
+                    group_size(below, count, cfg.min_group, cfg.round_nearest)
+                } else {
+                    prev_pow2(count)
+                };
                 let members = &best_p[..n];
                 // Rows `..layers` of the 3-D transform have the variances `var` (units
                 // of σ²); the others have variance σ².
@@ -447,7 +534,10 @@ impl Engine<'_> {
                         // ‖W‖² is floored at 1 (as N_nz is in stage 1): a group whose
                         // coefficients are all but removed (‖W‖² → 0, e.g. a zero
                         // plane) keeps a finite weight.
-                        1.0 / (s2 * wsum.max(1.0))
+                        // Per block, the group's retained noise is σ² ‖W‖² / n when
+                        // `per_block_weights`.
+                        let blocks = if cfg.per_block_weights { n as f32 } else { 1.0 };
+                        blocks / (s2 * wsum.max(1.0))
                     } else {
                         // Threshold λσ√rel; the weight is the inverse of the retained noise
                         // variance (σ² N_nz when every rel is 1), floored at σ².
@@ -470,7 +560,8 @@ impl Engine<'_> {
                                 *y = 0.0;
                             }
                         }
-                        1.0 / (sigma * sigma * (kept + nnz as f32).max(1.0))
+                        let blocks = if cfg.per_block_weights { n as f32 } else { 1.0 };
+                        blocks / (sigma * sigma * (kept + nnz as f32).max(1.0))
                     };
                     haar_inverse(g, n, k2, &mut scratch);
                     for (w, &kv) in wk.iter_mut().zip(&self.kaiser) {
@@ -575,7 +666,12 @@ pub(super) fn run_stage(
     };
     let acorr = row_autocorrelation(&fwd, k);
     let haar = haar_matrices(cfg.max_group);
-    let separate_match = cfg.transform != BlockTransform::Dct || (!wiener && cfg.lambda_2d > 0.0);
+    let mat = match (cfg.transform_match, cfg.transform) {
+        (true, BlockTransform::Bior15) => synthesis_normalized(&fwd, &inv, k),
+        _ => dct.clone(),
+    };
+    let mat_t = transpose(&mat);
+    let separate_match = mat != fwd || (!wiener && cfg.lambda_2d > 0.0);
     let engine = Engine {
         cfg,
         hp,
@@ -590,20 +686,26 @@ pub(super) fn run_stage(
         inv_t: transpose(&inv),
         fwd,
         inv,
-        dct,
-        dct_t,
+        mat,
+        mat_t,
         separate_match,
         kaiser: kaiser_window_2d(k, cfg.beta),
-        ref_cols: grid(npj, cfg.step),
         acorr,
         haar,
         tau_extra: cfg.tau_noise * sigmas[0] * sigmas[0] * (k * k) as f32,
     };
-    let ref_rows = grid(npi, cfg.step);
-    let bands: Vec<BandAcc> = ref_rows
-        .par_chunks(BAND_ROWS)
-        .map(|refs| engine.band(refs))
-        .collect();
+    // Bands span `BAND_ROWS` grid steps of block rows each, whatever the stagger.
+    let refs = reference_rows(npi, npj, cfg.step, cfg.stagger);
+    let span = BAND_ROWS * cfg.step;
+    let mut chunks: Vec<&[(usize, Vec<usize>)]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=refs.len() {
+        if i == refs.len() || refs[i].0 / span != refs[start].0 / span {
+            chunks.push(&refs[start..i]);
+            start = i;
+        }
+    }
+    let bands: Vec<BandAcc> = chunks.par_iter().map(|r| engine.band(r)).collect();
     let mut num = vec![0.0f32; channels * hp * wp];
     let mut den = vec![0.0f32; channels * hp * wp];
     for b in &bands {
@@ -731,6 +833,108 @@ mod tests {
         assert_eq!(grid(10, 3), vec![0, 3, 6, 9]);
         assert_eq!(grid(11, 3), vec![0, 3, 6, 9, 10]);
         assert_eq!(grid(1, 3), vec![0]);
+    }
+
+    /// Every pixel is covered by a reference block, the stagger only shifts rows, and at
+    /// step 3 with stagger 2 the column offsets run 0, 2, 1 as in the `bm3d` package.
+    #[test]
+    fn staggered_references_cover_the_plane() {
+        for (npi, npj) in [(1, 1), (1, 7), (7, 1), (10, 11), (249, 249)] {
+            for stagger in 0..3 {
+                let refs = reference_rows(npi, npj, 3, stagger);
+                let mut covered = vec![false; (npi + 7) * (npj + 7)];
+                for (r, cols) in &refs {
+                    assert!(cols.windows(2).all(|w| w[0] < w[1]));
+                    for &c in cols {
+                        for a in 0..8 {
+                            for b in 0..8 {
+                                covered[(r + a) * (npj + 7) + c + b] = true;
+                            }
+                        }
+                    }
+                }
+                assert!(covered.iter().all(|&c| c), "{npi}x{npj} stagger {stagger}");
+                assert!(refs.windows(2).all(|w| w[0].0 < w[1].0));
+            }
+        }
+        // Stagger 0 is the rectangular grid.
+        let rect = reference_rows(10, 11, 3, 0);
+        let rows: Vec<usize> = rect.iter().map(|(r, _)| *r).collect();
+        assert_eq!(rows, grid(10, 3));
+        assert!(rect.iter().all(|(_, c)| *c == grid(11, 3)));
+        // Stagger 2: grid column j starts its rows at 2j mod 3 (plus row 0 and the last).
+        let st = reference_rows(20, 20, 3, 2);
+        let rows_of = |col: usize| -> Vec<usize> {
+            st.iter()
+                .filter(|(_, c)| c.contains(&col))
+                .map(|(r, _)| *r)
+                .collect()
+        };
+        assert_eq!(rows_of(0), vec![0, 3, 6, 9, 12, 15, 18, 19]);
+        assert_eq!(rows_of(3), vec![0, 2, 5, 8, 11, 14, 17, 19]);
+        assert_eq!(rows_of(6), vec![0, 1, 4, 7, 10, 13, 16, 19]);
+        assert_eq!(rows_of(9), rows_of(0));
+    }
+
+    #[test]
+    fn group_sizes_round_as_configured() {
+        // (below, found) -> (floor, min 1), (nearest, min 2)
+        for (below, found, floor, nearest) in [
+            (1, 32, 1, 2),
+            (2, 32, 2, 2),
+            (3, 32, 2, 2),
+            (5, 32, 4, 4),
+            (6, 32, 4, 4),
+            (7, 32, 4, 8),
+            (12, 32, 8, 8),
+            (13, 32, 8, 16),
+            (25, 32, 16, 32),
+            (32, 32, 32, 32),
+            (13, 9, 8, 8),
+            (1, 1, 1, 1),
+        ] {
+            assert_eq!(group_size(below, found, 1, false), floor, "{below}/{found}");
+            assert_eq!(
+                group_size(below, found, 2, true),
+                nearest,
+                "{below}/{found}"
+            );
+        }
+    }
+
+    /// The synthesis-normalized transform leaves the orthonormal DCT alone and gives
+    /// bior1.5 an inverse with unit-norm columns.
+    #[test]
+    fn synthesis_normalization() {
+        use crate::denoise::bm3d::transforms::{bior15_matrices, dct_matrix};
+        let k = 8;
+        let dct = dct_matrix(k);
+        let same = synthesis_normalized(&dct, &transpose_k(&dct, k), k);
+        assert!(same.iter().zip(&dct).all(|(a, b)| (a - b).abs() < 1e-6));
+        let (fwd, inv) = bior15_matrices(k);
+        let m = synthesis_normalized(&fwd, &inv, k);
+        // inverse of m = inv with column i divided by the scale of row i
+        for i in 0..k {
+            let row = |t: &[f32]| t[i * k..(i + 1) * k].iter().map(|v| v * v).sum::<f32>();
+            let scale = (row(&m) / row(&fwd)).sqrt();
+            let norm: f32 = (0..k)
+                .map(|a| (inv[a * k + i] / scale).powi(2))
+                .sum::<f32>()
+                .sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "row {i}: {norm}");
+        }
+        // and it differs from the unit-row forward transform
+        assert!(m.iter().zip(&fwd).any(|(a, b)| (a - b).abs() > 1e-3));
+    }
+
+    fn transpose_k(m: &[f32], k: usize) -> Vec<f32> {
+        let mut t = vec![0.0; k * k];
+        for a in 0..k {
+            for b in 0..k {
+                t[b * k + a] = m[a * k + b];
+            }
+        }
+        t
     }
 
     #[test]
