@@ -103,9 +103,11 @@ pub struct DenoiserArgs {
     /// Patch side (even).
     #[arg(long, default_value_t = TrainConfig::default().patch)]
     patch: usize,
-    /// Peak learning rate (cosine decay to 1% of it after a linear warm-up).
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
-    lr: f32,
+    /// Peak learning rate (cosine decay to 1% of it after a linear warm-up) [default:
+    /// 0.001]. With --resume: start a new warm-up and cosine phase from the checkpoint's
+    /// step with this peak (without it, the checkpoint's schedule is stretched to --steps).
+    #[arg(long)]
+    lr: Option<f32>,
     /// Largest training noise level on the 0-255 scale.
     #[arg(long, default_value_t = 60.0)]
     sigma_max: f32,
@@ -164,7 +166,8 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         steps: a.steps,
         batch: a.batch,
         patch: a.patch,
-        lr: a.lr,
+        lr: a.lr.unwrap_or(TrainConfig::default().lr),
+        restart_lr: if a.resume { a.lr } else { None },
         sigma_max: a.sigma_max / 255.0,
         seed: a.seed,
         validate_every: a.validate_every,

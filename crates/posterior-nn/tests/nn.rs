@@ -194,6 +194,53 @@ fn resume_continues_bit_for_bit() {
     assert!(err.to_string().contains("trained on"), "{err}");
 }
 
+/// A resumed run with a new peak learning rate starts a fresh warm-up and cosine phase at
+/// the checkpoint's step, records it in the checkpoint, and continues from the same weights.
+#[test]
+fn resume_with_a_new_learning_rate_starts_a_new_phase() {
+    let set = tiny_images();
+    let dev = posterior_nn::cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.ckpt");
+    let first = train::train_denoiser(
+        &quick_config(4),
+        &set,
+        None,
+        &dev,
+        &path,
+        false,
+        &mut |_| {},
+        None,
+    )
+    .unwrap();
+    let mut cfg = quick_config(9);
+    cfg.restart_lr = Some(1e-4);
+    let mut lrs = Vec::new();
+    let mut on = |e: &train::Event| {
+        if let train::Event::Step { step, lr, .. } = e {
+            lrs.push((*step, *lr));
+        }
+    };
+    let b = train::train_denoiser(&cfg, &set, None, &dev, &path, true, &mut on, None).unwrap();
+    assert_eq!(b.checkpoint.step, 9);
+    assert_eq!(b.checkpoint.config.phase_start, 4);
+    assert_eq!(b.checkpoint.config.lr, 1e-4);
+    // warm-up over 2 steps from the new peak, then the cosine decay to 1 % of it
+    assert_eq!(lrs[0], (5, 0.5e-4));
+    assert_eq!(lrs[1], (6, 1e-4));
+    assert!(lrs[4].1 < lrs[2].1 && lrs[4].1 >= 1e-6);
+    assert_ne!(b.checkpoint.params, first.checkpoint.params);
+    // The phase survives a reload: resuming again (no new rate) keeps it.
+    let reloaded = Checkpoint::load(&path).unwrap();
+    assert_eq!(reloaded.config.phase_start, 4);
+    // A new phase needs steps left to run.
+    let mut none_left = quick_config(9);
+    none_left.restart_lr = Some(1e-4);
+    let err = train::train_denoiser(&none_left, &set, None, &dev, &path, true, &mut |_| {}, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("beyond"), "{err}");
+}
+
 #[test]
 fn batches_depend_only_on_seed_and_step() {
     let set = tiny_images();

@@ -50,6 +50,16 @@ pub struct TrainConfig {
     pub validate_every: u64,
     /// Steps between checkpoints.
     pub checkpoint_every: u64,
+    /// Step at which the current learning-rate phase (warm-up, then cosine decay to
+    /// `steps`) began: 0, or the step where a resumed run restarted it ([`Self::restart_lr`]).
+    #[serde(default)]
+    pub phase_start: u64,
+    /// On resume only: start a new phase at the checkpoint's step with this peak
+    /// learning rate (warm-up and cosine decay over the remaining steps) instead of
+    /// stretching the original schedule. Not stored: the checkpoint records the new `lr`
+    /// and `phase_start`.
+    #[serde(skip)]
+    pub restart_lr: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -67,6 +77,8 @@ impl Default for TrainConfig {
             seed: 0,
             validate_every: 500,
             checkpoint_every: 100,
+            phase_start: 0,
+            restart_lr: None,
         }
     }
 }
@@ -85,6 +97,14 @@ impl TrainConfig {
             return Err(Error::param(
                 "training",
                 "batch, steps and checkpoint interval must be >= 1",
+            ));
+        }
+        if let Some(v) = self.restart_lr
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Error::param(
+                "lr",
+                format!("must be finite and > 0, got {v}"),
             ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -332,7 +352,10 @@ pub struct Trained {
 /// `config.checkpoint_every` steps, at the end and when `interrupt` is raised. With
 /// `resume`, the checkpoint's settings are used except `steps`, which may be changed (not
 /// below the steps done) to train longer or shorter (the cosine schedule then stretches or
-/// shrinks, so the result differs from a run started with that count).
+/// shrinks, so the result differs from a run started with that count), and except the
+/// peak learning rate when `config.restart_lr` is set: training then continues with a
+/// new warm-up and cosine phase from the checkpoint's step (a fine-tuning phase at a
+/// lower rate, without the jump a stretched schedule makes).
 #[allow(clippy::too_many_arguments)] // reason: the inputs of one training run, each distinct and required
 pub fn train_denoiser(
     config: &TrainConfig,
@@ -363,6 +386,19 @@ pub fn train_denoiser(
             ));
         }
         ck.config.steps = config.steps;
+        if let Some(v) = config.restart_lr {
+            if ck.step == config.steps {
+                return Err(Error::param(
+                    "steps",
+                    format!(
+                        "a new learning-rate phase needs steps beyond the checkpoint's {}",
+                        ck.step
+                    ),
+                ));
+            }
+            ck.config.lr = v;
+            ck.config.phase_start = ck.step;
+        }
         on_event(&Event::Resumed { step: ck.step });
         ck
     } else {
@@ -394,7 +430,13 @@ pub fn train_denoiser(
                 reason: format!("loss {loss}; lower --lr or resume from the last checkpoint"),
             });
         }
-        let lr = cosine_lr(k, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_floor);
+        let lr = cosine_lr(
+            k - cfg.phase_start,
+            cfg.steps - cfg.phase_start,
+            cfg.lr,
+            cfg.warmup,
+            cfg.lr_floor,
+        );
         ck.adam.step(&mut ck.params, &grads, lr);
         ck.step += 1;
         loss_sum += loss;
