@@ -196,7 +196,9 @@ fn synthesis_normalized(fwd: &[f32], inv: &[f32], k: usize) -> Vec<f32> {
 /// one (ties down) when `nearest`, at least `min_group`, at most the largest power of
 /// two `<= found`.
 fn group_size(below: usize, found: usize, min_group: usize, nearest: bool) -> usize {
-    let f = prev_pow2(below.max(1));
+    // The reference itself is always a match (distance 0), even with τ = 0.
+    let below = below.max(1);
+    let f = prev_pow2(below);
     let n = if nearest && below - f > 2 * f - below {
         2 * f
     } else {
@@ -368,7 +370,8 @@ impl Engine<'_> {
         }
     }
 
-    /// Process the reference rows `refs` (consecutive entries of the reference grid).
+    /// Process the reference blocks `refs` (consecutive rows of [`reference_rows`], each
+    /// with its columns).
     fn band(&self, refs: &[(usize, Vec<usize>)]) -> BandAcc {
         let cfg = self.cfg;
         let k = cfg.block;
@@ -438,7 +441,8 @@ impl Engine<'_> {
             for &jr in cols {
                 // Block matching: the reference first (distance 0), then every other
                 // position of the window in raster order; keep the closest `nmax` with
-                // distance below τ, ties resolved in favour of the earlier position.
+                // distance below τ (or whatever their distance, see `unbounded`), ties
+                // resolved in favour of the earlier position.
                 let rvec = &mtab[((ir - tlo) * npj + jr) * k2..((ir - tlo) * npj + jr + 1) * k2];
                 best_d[0] = 0.0;
                 best_p[0] = (ir, jr);
@@ -892,6 +896,7 @@ mod tests {
             (32, 32, 32, 32),
             (13, 9, 8, 8),
             (1, 1, 1, 1),
+            (0, 32, 1, 2),
         ] {
             assert_eq!(group_size(below, found, 1, false), floor, "{below}/{found}");
             assert_eq!(

@@ -425,8 +425,9 @@ pub struct Bm3d {
     tweaks: Tweaks,
 }
 
-/// Overrides of single profile parameters (the spec keys `lambda`, `mu2`, `tau`), applied
-/// on top of whichever profile the noise level selects.
+/// Overrides of single profile parameters (the spec keys `lambda`, `mu2`, `tau`, `tau2`,
+/// `layers`, `stagger`, `match`, `groups`, `weights`), applied on top of whichever profile
+/// the noise level selects.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Tweaks {
     /// Stage-1 hard-threshold multiplier `λ_3D`.
