@@ -172,6 +172,17 @@ fn grid(n: usize, step: usize) -> Vec<usize> {
     v
 }
 
+/// The transpose of the `k × k` row-major matrix `m`.
+fn transpose(m: &[f32], k: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; k * k];
+    for u in 0..k {
+        for a in 0..k {
+            t[a * k + u] = m[u * k + a];
+        }
+    }
+    t
+}
+
 /// The forward block transform `fwd` (`k × k`, row-major, inverse `inv`) with row `i`
 /// scaled by the norm of column `i` of `inv`: the scaling under which the synthesis basis
 /// functions have unit norm. The orthonormal DCT is unchanged; for bior1.5 the rows of
@@ -436,6 +447,9 @@ impl Engine<'_> {
         let mut wk = vec![0.0f32; k2];
         let mut var = vec![1.0f32; cfg.exact_layers.min(nmax) * k2];
 
+        // With a minimum group or rounding up, candidates beyond τ may be needed: keep
+        // the closest `nmax` whatever their distance.
+        let unbounded = cfg.min_group > 1 || cfg.round_nearest;
         for (ir, cols) in refs {
             let ir = *ir;
             for &jr in cols {
@@ -447,9 +461,6 @@ impl Engine<'_> {
                 best_d[0] = 0.0;
                 best_p[0] = (ir, jr);
                 let tau_sum = cfg.tau_sum + self.tau_extra;
-                // With a minimum group or rounding up, candidates beyond τ may be
-                // needed: keep the closest `nmax` whatever their distance.
-                let unbounded = cfg.min_group > 1 || cfg.round_nearest;
                 let mut count = 1usize;
                 let i0 = ir.saturating_sub(hw);
                 let i1 = (ir + hw).min(npi - 1);
@@ -653,15 +664,7 @@ pub(super) fn run_stage(
             true,
         ),
     };
-    let transpose = |m: &[f32]| {
-        let mut t = vec![0.0f32; k * k];
-        for u in 0..k {
-            for a in 0..k {
-                t[a * k + u] = m[u * k + a];
-            }
-        }
-        t
-    };
+    let transpose = |m: &[f32]| transpose(m, k);
     let dct = dct_matrix(k);
     let dct_t = transpose(&dct);
     let (fwd, inv) = match cfg.transform {
@@ -914,7 +917,7 @@ mod tests {
         use crate::denoise::bm3d::transforms::{bior15_matrices, dct_matrix};
         let k = 8;
         let dct = dct_matrix(k);
-        let same = synthesis_normalized(&dct, &transpose_k(&dct, k), k);
+        let same = synthesis_normalized(&dct, &transpose(&dct, k), k);
         assert!(same.iter().zip(&dct).all(|(a, b)| (a - b).abs() < 1e-6));
         let (fwd, inv) = bior15_matrices(k);
         let m = synthesis_normalized(&fwd, &inv, k);
@@ -930,16 +933,6 @@ mod tests {
         }
         // and it differs from the unit-row forward transform
         assert!(m.iter().zip(&fwd).any(|(a, b)| (a - b).abs() > 1e-3));
-    }
-
-    fn transpose_k(m: &[f32], k: usize) -> Vec<f32> {
-        let mut t = vec![0.0; k * k];
-        for a in 0..k {
-            for b in 0..k {
-                t[b * k + a] = m[a * k + b];
-            }
-        }
-        t
     }
 
     #[test]

@@ -332,9 +332,9 @@ impl Bm3dParams {
     /// bior1.5 domain (`transform_match`); the number of matches under `τ_match` is
     /// rounded to the nearest power of two with groups of at least 2 (`round_nearest`,
     /// `min_group`); the stage-2 aggregation weights are per block
-    /// (`per_block_weights`). With them every one of the 27 bundled-image cases at
-    /// σ = 15, 25, 50 is within 0.06 dB of the package (BENCHMARKS.md). The default
-    /// profile.
+    /// (`per_block_weights`). With them none of the 27 bundled-image cases at
+    /// σ = 15, 25, 50 is more than 0.06 dB below the package (BENCHMARKS.md). The
+    /// default profile.
     pub fn refined() -> Self {
         let mut p = Bm3dParams::normal();
         p.hard.tau_match = 3000.0;
