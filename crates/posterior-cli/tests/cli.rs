@@ -329,6 +329,39 @@ fn bad_input_gives_a_clear_error_and_exit_2() {
         ]),
         "non-finite",
     );
+    // finite but beyond single precision's squared range: refused up front, not reported
+    // later as a non-finite derived parameter
+    let huge = dir.path().join("huge.npy");
+    let a = ArrayD::<f32>::from_elem(ndarray::IxDyn(&[16, 16]), 1e30);
+    posterior::io::write_npy_real(&huge, &a.view()).unwrap();
+    for method in ["tv", "wavelet", "pnp-admm"] {
+        assert_clean_error(
+            &run(&[
+                "reconstruct",
+                "--operator",
+                "denoise",
+                "--measurements",
+                huge.to_str().unwrap(),
+                "--method",
+                method,
+                "--output",
+                os,
+            ]),
+            "rescale",
+        );
+    }
+    assert_clean_error(
+        &run(&[
+            "apply",
+            "--operator",
+            "blur",
+            "--input",
+            huge.to_str().unwrap(),
+            "--output",
+            os,
+        ]),
+        "rescale",
+    );
     // wrong shapes between operator and measurements
     let y = dir.path().join("y.npy");
     assert!(

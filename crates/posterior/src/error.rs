@@ -35,8 +35,11 @@ pub enum Error {
         count: usize,
     },
     /// An iterative method produced non-finite values or blew up.
+    /// The display adds the generic advice only when `reason` carries none of its own
+    /// (advice follows a `; ` in the reason, e.g. training's "lower --lr").
     #[error(
-        "{solver} diverged at iteration {iteration}: {reason}; try a smaller step or more regularization"
+        "{solver} diverged at iteration {iteration}: {reason}{}",
+        if reason.contains("; ") { "" } else { "; try a smaller step or more regularization" }
     )]
     Diverged {
         /// Solver name.
@@ -74,5 +77,32 @@ impl Error {
             name: name.into(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diverged_adds_generic_advice_only_without_its_own() {
+        let plain = Error::Diverged {
+            solver: "fista".into(),
+            iteration: 3,
+            reason: "objective grew".into(),
+        };
+        assert_eq!(
+            plain.to_string(),
+            "fista diverged at iteration 3: objective grew; try a smaller step or more regularization"
+        );
+        let advised = Error::Diverged {
+            solver: "training".into(),
+            iteration: 1,
+            reason: "loss NaN; lower --lr".into(),
+        };
+        assert_eq!(
+            advised.to_string(),
+            "training diverged at iteration 1: loss NaN; lower --lr"
+        );
     }
 }

@@ -289,6 +289,41 @@ pub fn check_finite<T: Scalar>(name: &str, array: ArrayViewD<T>) -> Result<()> {
     }
 }
 
+/// The largest magnitude [`check_magnitude`] accepts: `1e15`, so that squares (`1e30`) and
+/// their sums over even 10⁷ entries stay far below `f32::MAX ≈ 3.4e38`.
+pub const MAX_MAGNITUDE: f32 = 1e15;
+
+/// Error unless every entry of `array` has real and imaginary parts of magnitude at most
+/// [`MAX_MAGNITUDE`]: the single-precision solvers square and sum values (norms, noise-level
+/// estimates, penalties derived from them), which would overflow to infinity and surface
+/// later as a confusing error about a derived parameter. `name` says which input it is.
+pub fn check_magnitude<T: Scalar>(name: &str, array: ArrayViewD<T>) -> Result<()> {
+    let largest = array
+        .iter()
+        .map(|v| v.re().abs().max(v.im().abs()))
+        .fold(0.0f32, f32::max);
+    if largest <= MAX_MAGNITUDE {
+        Ok(())
+    } else {
+        Err(Error::param(
+            name,
+            format!(
+                "its largest magnitude is {largest:.3e}, beyond the {MAX_MAGNITUDE:.0e} that \
+                 single-precision processing handles (squared sums would overflow); rescale \
+                 the data, e.g. divide it by its maximum"
+            ),
+        ))
+    }
+}
+
+/// [`check_magnitude`] for a real or complex array.
+pub fn check_magnitude_any(name: &str, array: &AnyArray) -> Result<()> {
+    match array {
+        AnyArray::Real(a) => check_magnitude(name, a.view()),
+        AnyArray::Complex(a) => check_magnitude(name, a.view()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,5 +649,25 @@ mod tests {
         let e = check_finite("k-space", z.view()).unwrap_err();
         assert!(matches!(e, Error::NonFinite { count: 2, .. }));
         assert!(e.to_string().starts_with("k-space contains 2"));
+    }
+
+    #[test]
+    fn check_magnitude_refuses_overflowing_scales() {
+        let mut a = ArrayD::from_elem(IxDyn(&[4, 4]), -MAX_MAGNITUDE);
+        check_magnitude("y", a.view()).unwrap();
+        a[[3, 1]] = -2e15;
+        let e = check_magnitude("measurements", a.view()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("measurements") && msg.contains("rescale"),
+            "{msg}"
+        );
+        assert!(msg.contains("is 2.000e15"), "{msg}");
+        // a huge imaginary part counts too, without overflowing |z|² on the way
+        let mut z = ArrayD::from_elem(IxDyn(&[2, 2]), c32::new(1.0, 0.0));
+        check_magnitude_any("k", &AnyArray::Complex(z.clone())).unwrap();
+        z[[1, 1]] = c32::new(0.0, 3e30);
+        let e = check_magnitude_any("k", &AnyArray::Complex(z)).unwrap_err();
+        assert!(e.to_string().contains("3.000e30"), "{e}");
     }
 }

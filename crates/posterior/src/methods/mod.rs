@@ -333,6 +333,7 @@ pub fn simulate(
 ) -> Result<AnyArray> {
     crate::ops::check_shape(op.domain_shape(), x.shape(), "image vs operator domain")?;
     crate::io::check_finite("image", x.view())?;
+    crate::io::check_magnitude("image", x.view())?;
     fn keep_measured<T: Scalar>(mut y: ArrayD<T>, mask: Option<ArrayD<bool>>) -> ArrayD<T> {
         if let Some(m) = mask {
             y.zip_mut_with(&m, |v, &k| {
@@ -343,7 +344,7 @@ pub fn simulate(
         }
         y
     }
-    Ok(match op {
+    let y = match op {
         AnyOperator::Real(a) => AnyArray::Real(keep_measured(
             noise.apply_real(&a.apply(x.view()).view(), seed)?,
             a.measured(),
@@ -356,12 +357,30 @@ pub fn simulate(
             noise.apply_complex(&a.apply(to_complex(x).view()).view(), seed)?,
             a.measured(),
         )),
-    })
+    };
+    // a finite image can still overflow: e.g. `gaussian:sigma=3e38`
+    let overflow = match &y {
+        AnyArray::Real(r) => r.iter().filter(|v| !v.is_finite()).count(),
+        AnyArray::Complex(c) => c.iter().filter(|v| !v.is_finite()).count(),
+    };
+    if overflow > 0 {
+        return Err(Error::param(
+            "noise",
+            format!(
+                "{overflow} simulated measurement(s) overflow single precision (not finite); \
+                 lower the noise level or the image scale"
+            ),
+        ));
+    }
+    Ok(y)
 }
 
-/// `A x` for an array of the operator's domain (a real array is embedded for complex domains).
+/// `A x` for an array of the operator's domain (a real array is embedded for complex domains;
+/// finite, magnitudes at most [`crate::io::MAX_MAGNITUDE`]).
 pub fn forward(op: &AnyOperator, x: &AnyArray) -> Result<AnyArray> {
     crate::ops::check_shape(op.domain_shape(), x.shape(), "input vs operator domain")?;
+    crate::io::check_finite_any("input", x)?;
+    crate::io::check_magnitude_any("input", x)?;
     Ok(match op {
         AnyOperator::Real(a) => AnyArray::Real(a.apply(expect::<f32>(x, "input")?)),
         AnyOperator::RealToComplex(a) => AnyArray::Complex(a.apply(expect::<f32>(x, "input")?)),
@@ -372,13 +391,16 @@ pub fn forward(op: &AnyOperator, x: &AnyArray) -> Result<AnyArray> {
     })
 }
 
-/// `A^H y` for measurements of the operator's range.
+/// `A^H y` for measurements of the operator's range (finite, magnitudes at most
+/// [`crate::io::MAX_MAGNITUDE`]).
 pub fn adjoint(op: &AnyOperator, y: &AnyArray) -> Result<AnyArray> {
     crate::ops::check_shape(
         op.range_shape(),
         y.shape(),
         "measurements vs operator range",
     )?;
+    crate::io::check_finite_any("measurements", y)?;
+    crate::io::check_magnitude_any("measurements", y)?;
     Ok(match op {
         AnyOperator::Real(a) => AnyArray::Real(a.adjoint(expect::<f32>(y, "measurements")?)),
         AnyOperator::RealToComplex(a) => {
@@ -471,6 +493,7 @@ pub fn reconstruct(
         "measurements vs operator range",
     )?;
     crate::io::check_finite_any("measurements", y)?;
+    crate::io::check_magnitude_any("measurements", y)?;
     if let Some(r) = &opts.reference {
         crate::ops::check_shape(op.domain_shape(), r.shape(), "reference vs operator domain")?;
     }
@@ -546,6 +569,18 @@ pub fn real_image(x: &AnyArray) -> ArrayD<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulate_refuses_scales_that_overflow() {
+        let x = crate::phantom::shepp_logan(16).into_dyn();
+        let op = crate::ops::build_operator("denoise", &[16, 16]).unwrap();
+        let e = simulate(&op, &x, &NoiseModel::Gaussian { sigma: 3e38 }, 0).unwrap_err();
+        assert!(e.to_string().contains("overflow"), "{e}");
+        let e = simulate(&op, &x.mapv(|v| v * 1e16), &NoiseModel::None, 0).unwrap_err();
+        assert!(e.to_string().contains("rescale"), "{e}");
+        // the largest accepted scale still simulates
+        simulate(&op, &x.mapv(|v| v * 1e15), &NoiseModel::None, 0).unwrap();
+    }
 
     #[test]
     fn simulated_noise_stays_off_unmeasured_entries() {

@@ -106,6 +106,10 @@ pub fn box_kernel(size: usize) -> Result<Kernel> {
     from_f64(Array2::from_elem((size, size), 1.0))
 }
 
+/// The longest motion blur [`motion`] builds, in pixels (its square grid is at most
+/// 4097 wide, the largest `gaussian`/`box` size).
+pub const MAX_MOTION_LENGTH: f32 = 4096.0;
+
 /// Linear motion blur: a line segment of `length` pixels through the kernel centre at
 /// `angle_deg` degrees counter-clockwise from the horizontal (`0` = along rows, `90` = along
 /// columns; rows point down, so at `45` the segment runs from bottom-left to top-right).
@@ -116,12 +120,12 @@ pub fn box_kernel(size: usize) -> Result<Kernel> {
 /// normalized to sum to one. The grid is square and odd, `2 ceil(length / 2) + 1` wide,
 /// then rows and columns that are zero on both sides are cropped symmetrically, so the centre
 /// stays at `(kh / 2, kw / 2)` (angle `0` gives a single row). The kernel is point-symmetric
-/// about its centre. `length >= 1`.
+/// about its centre. `1 <= length <=` [`MAX_MOTION_LENGTH`].
 pub fn motion(length: f32, angle_deg: f32) -> Result<Kernel> {
-    if !(length.is_finite() && length >= 1.0) {
+    if !(length.is_finite() && (1.0..=MAX_MOTION_LENGTH).contains(&length)) {
         return Err(Error::param(
             "length",
-            format!("the motion length must be finite and >= 1 pixel, got {length}"),
+            format!("the motion length must be in [1, {MAX_MOTION_LENGTH}] pixels, got {length}"),
         ));
     }
     if !angle_deg.is_finite() {
@@ -269,6 +273,10 @@ mod tests {
         // bilinear splatting adds 1/6 (tent variance) per axis, i.e. 1/6 along the line
         assert!((m2 - (81.0 / 12.0 + 1.0 / 6.0)).abs() < 0.1, "{m2}");
         assert!(motion(0.5, 0.0).is_err());
+        // a length whose grid would not fit in memory is refused, not attempted
+        let e = motion(1e5, 0.0).unwrap_err();
+        assert!(e.to_string().contains("[1, 4096]"), "{e}");
+        assert!(motion(MAX_MOTION_LENGTH, 0.0).is_ok());
     }
 
     #[test]

@@ -170,7 +170,10 @@ fn line_mask(
         return Err(Error::param(
             "center",
             format!(
-                "center={center} asks for {n_center} central lines of {h}, but accel={accel} keeps only {keep}; lower center or accel"
+                "center={} asks for {n_center} central lines of {h}, but accel={} keeps only {keep}; lower center or accel",
+                // the spec's f32 values, printed as given (not widened to f64 digits)
+                center as f32,
+                accel as f32
             ),
         ));
     }

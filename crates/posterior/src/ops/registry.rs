@@ -130,7 +130,7 @@ pub fn registry() -> Vec<OperatorEntry> {
                     "kernel side in pixels for gaussian and box (default 9)",
                 ),
                 ("std", "gaussian standard deviation in pixels (default 1.6)"),
-                ("length", "motion length in pixels, >= 1 (default 9)"),
+                ("length", "motion length in pixels, 1 to 4096 (default 9)"),
                 (
                     "angle",
                     "motion angle in degrees, counter-clockwise from horizontal (default 0)",
