@@ -573,9 +573,16 @@ fn non_contiguous_input_views_work() {
 #[test]
 fn shapes_that_do_not_fit_are_refused() {
     let db4 = Wavelet::from_name("db4").unwrap();
-    assert!(Wavelet2d::new(db4, &[12, 10], Some(2)).is_err());
-    assert!(Wavelet2d::new(db4, &[5, 8], None).is_err());
-    assert!(Wavelet2d::new(db4, &[8, 8], Some(0)).is_err());
+    let msg = |shape: &[usize], levels| {
+        Wavelet2d::new(db4, shape, levels)
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    assert!(msg(&[12, 10], Some(2)).contains("must be in 1..=1 for 12x10"));
+    assert!(msg(&[5, 8], None).contains("must both be even"));
+    assert!(msg(&[33, 31], Some(1)).contains("crop or pad"));
+    assert!(msg(&[8, 8], Some(0)).contains("got 0"));
     assert!(Wavelet2d::new(db4, &[2, 3, 4, 4], None).is_err());
     assert!(Wavelet::from_name("db9").is_err());
     assert_eq!(wavelet("db4", &[12, 10], None).levels(), 1);

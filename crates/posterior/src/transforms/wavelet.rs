@@ -282,12 +282,21 @@ impl Wavelet2d {
         let (c, h, w) = planes(shape)?;
         let max = max_levels(h, w);
         let levels = levels.unwrap_or_else(|| Self::default_levels(h, w));
+        if max == 0 {
+            return Err(Error::param(
+                "levels",
+                format!(
+                    "{h}x{w} planes admit no level of the periodized wavelet transform: H and W \
+                     must both be even (divisible by 2^levels); crop or pad the image"
+                ),
+            ));
+        }
         if levels == 0 || levels > max {
             return Err(Error::param(
                 "levels",
                 format!(
-                    "a {levels}-level wavelet transform of {h}x{w} planes needs H and W \
-                     divisible by 2^levels and levels >= 1; at most {max} level(s) fit this shape"
+                    "must be in 1..={max} for {h}x{w} planes (2^levels must divide H and W), \
+                     got {levels}"
                 ),
             ));
         }
