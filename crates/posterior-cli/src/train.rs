@@ -91,7 +91,9 @@ pub struct DenoiserArgs {
     /// Checkpoint file (default: the output path with `.ckpt` appended).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Continue from the checkpoint (same data, same settings; only --steps may grow).
+    /// Continue from the checkpoint: same data; the checkpoint's network, batch, patch,
+    /// seed, noise range and intervals are kept whatever those flags say; --steps sets the
+    /// new total and --lr may start a new phase.
     #[arg(long)]
     resume: bool,
     /// Seed of the initial weights and of every batch.
@@ -105,7 +107,8 @@ pub struct DenoiserArgs {
     patch: usize,
     /// Peak learning rate (cosine decay to 1% of it after a linear warm-up) [default:
     /// 0.001]. With --resume: start a new warm-up and cosine phase from the checkpoint's
-    /// step with this peak (without it, the checkpoint's schedule is stretched to --steps).
+    /// step with this peak (without it, the checkpoint's schedule is stretched to --steps);
+    /// an interrupted phase resumed with its own --steps and --lr continues unchanged.
     #[arg(long)]
     lr: Option<f32>,
     /// Largest training noise level on the 0-255 scale.

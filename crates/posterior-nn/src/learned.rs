@@ -92,8 +92,17 @@ impl LearnedDenoiser {
     }
 
     /// Denoise one image (`[H, W]`, or `[C, H, W]` channel by channel) at level `sigma`
-    /// (`sigma = 0` allowed: the network was trained from σ = 0).
+    /// (`sigma = 0` allowed here: the network was trained from σ = 0; the [`Denoiser`]
+    /// entry point asks for `sigma > 0` like every denoiser). Non-finite input, or a `sigma`
+    /// that is negative or not finite, is an error, as is a non-finite output.
     pub fn run(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
+        if !(sigma.is_finite() && sigma >= 0.0) {
+            return Err(Error::param(
+                "sigma",
+                format!("the noise level must be finite and >= 0, got {sigma}"),
+            ));
+        }
+        posterior::io::check_finite("denoiser input", y.view())?;
         let (c, h, w) = image_dims(y.shape())?;
         if self.config.channels != 1 && self.config.channels != c {
             return Err(Error::Shape {
@@ -129,9 +138,11 @@ impl LearnedDenoiser {
             .slice_axis(Axis(1), Slice::from(..h))
             .slice_axis(Axis(2), Slice::from(..w))
             .to_owned();
-        cropped
+        let out = cropped
             .into_shape_with_order(IxDyn(y.shape()))
-            .map_err(|e| Error::param("network output", e.to_string()))
+            .map_err(|e| Error::param("network output", e.to_string()))?;
+        posterior::io::check_finite("network output", out.view())?;
+        Ok(out)
     }
 }
 

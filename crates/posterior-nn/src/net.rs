@@ -49,6 +49,11 @@ impl DenoiserConfig {
     /// Architecture name recorded in weight files.
     pub const KIND: &'static str = "ffdnet-residual";
 
+    /// The largest network [`validate`](Self::validate) accepts, in parameters (400 MB of
+    /// `f32`): a bound that keeps a corrupted or hostile weight file's claimed shape from
+    /// exhausting memory before its arrays are checked.
+    pub const MAX_PARAMETERS: u64 = 100_000_000;
+
     /// Check the configuration.
     pub fn validate(&self) -> Result<()> {
         if self.channels == 0 || self.features == 0 || self.depth < 2 {
@@ -57,6 +62,27 @@ impl DenoiserConfig {
                 format!(
                     "need channels >= 1, features >= 1 and depth >= 2, got {:?}",
                     self
+                ),
+            ));
+        }
+        // (the fields may come from an untrusted file: bound them before any arithmetic)
+        let huge = self.channels > 64 || self.features > 1 << 20 || self.depth > 1 << 20;
+        let count = || -> u128 {
+            (0..self.depth)
+                .map(|i| {
+                    let (cin, cout) = self.layer_channels(i);
+                    cin as u128 * cout as u128 * 9 + cout as u128
+                })
+                .sum()
+        };
+        if huge || count() > Self::MAX_PARAMETERS as u128 {
+            return Err(Error::param(
+                "network",
+                format!(
+                    "{} layers of {} features is beyond the supported size ({} parameters at most)",
+                    self.depth,
+                    self.features,
+                    Self::MAX_PARAMETERS
                 ),
             ));
         }

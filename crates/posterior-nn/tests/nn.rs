@@ -213,6 +213,8 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
         None,
     )
     .unwrap();
+    let copy = dir.path().join("copy.ckpt");
+    std::fs::copy(&path, &copy).unwrap();
     let mut cfg = quick_config(9);
     cfg.restart_lr = Some(1e-4);
     let mut lrs = Vec::new();
@@ -235,10 +237,27 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
     assert_eq!(reloaded.config.phase_start, 4);
     // A new phase needs steps left to run.
     let mut none_left = quick_config(9);
-    none_left.restart_lr = Some(1e-4);
+    none_left.restart_lr = Some(2e-4);
     let err = train::train_denoiser(&none_left, &set, None, &dev, &path, true, &mut |_| {}, None)
         .unwrap_err();
     assert!(err.to_string().contains("beyond"), "{err}");
+    // The restarting command, interrupted and run again as it was, continues its phase:
+    // the result is the uninterrupted run's, bit for bit (no third phase at step 6).
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    let mut stop = |e: &train::Event| {
+        if let train::Event::Step { step: 6, .. } = e {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let part =
+        train::train_denoiser(&cfg, &set, None, &dev, &copy, true, &mut stop, Some(&flag)).unwrap();
+    assert!(part.interrupted);
+    assert_eq!(part.checkpoint.step, 6);
+    let again =
+        train::train_denoiser(&cfg, &set, None, &dev, &copy, true, &mut |_| {}, None).unwrap();
+    assert_eq!(again.checkpoint.config.phase_start, 4);
+    assert_eq!(again.checkpoint.params, b.checkpoint.params);
+    assert_eq!(again.checkpoint.adam, b.checkpoint.adam);
 }
 
 #[test]
@@ -369,6 +388,29 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
     nan.params[1].data[0] = f32::NAN;
     let e = load_error(&nan, &ck.config.net, "nan");
     assert!(e.contains("non-finite"), "{e}");
+    // A file claiming an enormous network is refused before anything is allocated for it.
+    let huge = DenoiserConfig {
+        channels: 1,
+        features: 1 << 40,
+        depth: 3,
+    };
+    let e = load_error(&ck.params, &huge, "huge");
+    assert!(e.contains("beyond the supported size"), "{e}");
+    for bad in [
+        DenoiserConfig {
+            channels: 1 << 62,
+            features: 8,
+            depth: 3,
+        },
+        DenoiserConfig {
+            channels: 1,
+            features: 4096,
+            depth: 100,
+        },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+    DenoiserConfig::default().validate().unwrap();
 }
 
 /// The error of loading `params` written as a `config` denoiser file.
@@ -437,4 +479,21 @@ fn parameter_layout_mismatch_is_reported() {
     let e = a.check_layout(&b, "ctx").unwrap_err().to_string();
     assert!(e.contains("ctx") && e.contains("shape"), "{e}");
     assert!(LearnedDenoiser::new(tiny(), ParamSet::new(), posterior_nn::cpu(), "empty").is_err());
+}
+
+#[test]
+fn run_refuses_bad_levels_and_non_finite_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, _) = trained_tiny(dir.path());
+    let d = LearnedDenoiser::load(&w, posterior_nn::cpu()).unwrap();
+    let y = ndarray::ArrayD::<f32>::from_elem(ndarray::IxDyn(&[6, 6]), 0.5);
+    for s in [f32::NAN, -0.1, f32::INFINITY] {
+        let e = d.run(y.view(), s).unwrap_err().to_string();
+        assert!(e.contains("finite and >= 0"), "{s}: {e}");
+    }
+    assert!(d.run(y.view(), 0.0).is_ok());
+    let mut bad = y.clone();
+    bad[[2, 2]] = f32::NAN;
+    let e = d.run(bad.view(), 0.1).unwrap_err().to_string();
+    assert!(e.contains("non-finite"), "{e}");
 }

@@ -71,9 +71,11 @@ impl Adam {
     }
 }
 
-/// Learning rate at step `k` (0-based) of `total`: linear warm-up over `warmup` steps, then
-/// a cosine decay from `lr` to `lr · floor` (Loshchilov & Hutter, SGDR, ICLR 2017).
+/// Learning rate at step `k` (0-based) of `total`: linear warm-up over `warmup` steps (at
+/// most half of `total`, so a short phase still decays), then a cosine decay from `lr`
+/// towards `lr · floor`, reached at `k = total` (Loshchilov & Hutter, SGDR, ICLR 2017).
 pub fn cosine_lr(k: u64, total: u64, lr: f32, warmup: u64, floor: f32) -> f32 {
+    let warmup = warmup.min(total / 2);
     if k < warmup {
         return lr * (k + 1) as f32 / warmup as f32;
     }
@@ -133,5 +135,16 @@ mod tests {
         assert!((cosine_lr(100, 100, 1.0, 10, 0.01) - 0.01).abs() < 1e-6);
         let mid = cosine_lr(55, 100, 1.0, 10, 0.0);
         assert!((mid - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_phase_shorter_than_twice_the_warm_up_still_decays() {
+        // warm-up 200 on a 100-step phase: shortened to 50, then the cosine reaches the floor
+        assert!((cosine_lr(0, 100, 1.0, 200, 0.01) - 0.02).abs() < 1e-6);
+        assert!((cosine_lr(49, 100, 1.0, 200, 0.01) - 1.0).abs() < 1e-6);
+        assert!(cosine_lr(99, 100, 1.0, 200, 0.01) < 0.02);
+        // phases of at least 400 steps (every shipped one) keep the full warm-up
+        assert!((cosine_lr(199, 1500, 1.0, 200, 0.01) - 1.0).abs() < 1e-6);
+        assert!((cosine_lr(198, 400, 1.0, 200, 0.01) - 199.0 / 200.0).abs() < 1e-6);
     }
 }

@@ -57,7 +57,8 @@ pub struct TrainConfig {
     /// On resume only: start a new phase at the checkpoint's step with this peak
     /// learning rate (warm-up and cosine decay over the remaining steps) instead of
     /// stretching the original schedule. Not stored: the checkpoint records the new `lr`
-    /// and `phase_start`.
+    /// and `phase_start`. When both this and `steps` equal the checkpoint's phase (the
+    /// interrupted command run again), the phase continues unchanged.
     #[serde(skip)]
     pub restart_lr: Option<f32>,
 }
@@ -111,6 +112,12 @@ impl TrainConfig {
             return Err(Error::param(
                 "lr",
                 format!("must be finite and > 0, got {}", self.lr),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.lr_floor) {
+            return Err(Error::param(
+                "lr_floor",
+                format!("must be in [0, 1], got {}", self.lr_floor),
             ));
         }
         if !(self.sigma_max.is_finite() && self.sigma_max > 0.0) {
@@ -297,7 +304,18 @@ impl Validation {
                 let x = den.run(noisy.view().into_dyn(), sigma)?;
                 sum += posterior::metrics::psnr(x.view(), im.view().into_dyn(), 1.0);
             }
-            out.push((s, sum / self.images.images.len() as f64));
+            let mean = sum / self.images.images.len() as f64;
+            // (a non-finite figure would also make the checkpoint's JSON history unreadable)
+            if !mean.is_finite() {
+                return Err(Error::Diverged {
+                    solver: "denoiser validation".into(),
+                    iteration: 0,
+                    reason: format!(
+                        "mean PSNR {mean} at sigma {s}/255; resume from the last checkpoint with a lower --lr"
+                    ),
+                });
+            }
+            out.push((s, mean));
         }
         Ok(out)
     }
@@ -370,6 +388,7 @@ pub fn train_denoiser(
     config.validate()?;
     let mut ck = if resume {
         let mut ck = Checkpoint::load(checkpoint_path)?;
+        ck.config.validate()?;
         if ck.data != data.names {
             return Err(Error::param(
                 "data",
@@ -385,8 +404,11 @@ pub fn train_denoiser(
                 format!("the checkpoint has already done {} steps", ck.step),
             ));
         }
+        // Rerunning an interrupted command (the same --steps and --lr as the checkpoint's
+        // phase) continues that phase exactly instead of starting another one.
+        let same_phase = config.steps == ck.config.steps && config.restart_lr == Some(ck.config.lr);
         ck.config.steps = config.steps;
-        if let Some(v) = config.restart_lr {
+        if let Some(v) = config.restart_lr.filter(|_| !same_phase) {
             if ck.step == config.steps {
                 return Err(Error::param(
                     "steps",
@@ -427,7 +449,7 @@ pub fn train_denoiser(
             return Err(Error::Diverged {
                 solver: "denoiser training".into(),
                 iteration: k as usize,
-                reason: format!("loss {loss}; lower --lr or resume from the last checkpoint"),
+                reason: format!("loss {loss}; resume from the last checkpoint with a lower --lr"),
             });
         }
         let lr = cosine_lr(

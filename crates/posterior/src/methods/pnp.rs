@@ -8,7 +8,8 @@
 //! Default levels, all derived from the noise level `σ_n` of the measurements (the
 //! simulation's `σ` when known, else estimated; see [`super::map::noise_level`]):
 //! - `dpir` (Zhang et al., "Plug-and-play image restoration with deep denoiser prior", IEEE
-//!   TPAMI 44(10), 2021): half-quadratic splitting with `K = 24` iterations, denoiser levels
+//!   TPAMI 44(10), 2021): half-quadratic splitting with `K = 24` iterations (the paper's
+//!   super-resolution setting; its deblurring uses 8), denoiser levels
 //!   log-spaced from `σ_1 = 49/255` down to `σ_n`, and data weights
 //!   `ρ_k = λ σ_n²/σ_k²` with `λ = 0.23` (the paper's deblurring setting);
 //! - `pnp-admm`, `pnp-hqs`, `pnp-drs`, `pnp-pgd`: the same annealing over the first two
@@ -35,7 +36,10 @@
 //!
 //!   With both `sigma=` and `rho=` given the iteration is the classical fixed-parameter
 //!   PnP, whose fixed point with a linear symmetric denoiser is a known quadratic problem;
-//!   `pnp-pgd` steps `γ = 1/‖A‖²`;
+//!   `pnp-pgd` steps `γ = 1/‖A‖²` and has no penalty: with `D(·, σ) = prox_{σ² φ}` its
+//!   fixed point at `σ_n` weighs `φ` by `σ_n²/γ = ‖A‖² σ_n²`, not `λ σ_n²`, so on operators
+//!   with `‖A‖ < 1` (`sr:factor=2`: `‖A‖² ≈ 1/4`) its prior is weaker than the coupled
+//!   schemes' at the same levels;
 //! - the last level `σ_n` is capped at [`IMAGE_LEVEL_CAP`] = 0.06 (keeping the coupled
 //!   penalty, hence the prior's weight) when `‖A‖ >` [`SCALE_FREE_NORM`]: then `A` changes
 //!   the intensity scale (CT line integrals, Gaussian compressed sensing), `σ_n` is on the

@@ -11,17 +11,20 @@
 //! The schemes ([`Scheme`]) with `σ_k` from the [`Schedule`] and `ρ_k` from the [`Penalty`]:
 //! - PnP-ADMM (Venkatakrishnan, Bouman & Wohlberg 2013; Chan, Wang & Elgendy 2017), scaled
 //!   dual `u`: `x = (AᴴA + ρI)⁻¹(Aᴴy + ρ(z − u))`, `z = D(x + u, σ)`, `u ← u + x − z`
-//!   (`u` is rescaled by `ρ_{k−1}/ρ_k` when the penalty changes);
+//!   (`u` is rescaled by `ρ_{k−1}/ρ_k` when the penalty changes, since it holds
+//!   `∇f(x)/ρ_{k−1}`);
 //! - PnP-HQS (half-quadratic splitting; DPIR, Zhang et al., IEEE TPAMI 2021):
 //!   `x = (AᴴA + ρI)⁻¹(Aᴴy + ρ z)`, `z = D(x, σ)`;
-//! - PnP-DRS (Douglas–Rachford): `x = prox_{f/ρ}(s)`, `z = D(2x − s, σ)`, `s ← s + z − x`;
+//! - PnP-DRS (Douglas–Rachford): `x = prox_{f/ρ}(s)`, `z = D(2x − s, σ)`, `s ← s + z − x`
+//!   (`s − z = ∇f(x)/ρ_{k−1}` is rescaled by `ρ_{k−1}/ρ_k` likewise);
 //! - PnP-PGD (and its FISTA-accelerated form): `x = D(w − γ Aᴴ(A w − y), σ)`, `w = x` or the
 //!   Nesterov extrapolation `w = x_k + ((t_k − 1)/t_{k+1})(x_k − x_{k−1})`;
 //! - RED (Romano, Elad & Milanfar, SIAM J. Imaging Sci. 10(4), 2017): the stationarity
 //!   condition `Aᴴ(A x − y) + λ(x − D(x, σ)) = 0`, reached by gradient descent
 //!   `x ← x − γ(Aᴴ(A x − y) + λ(x − D(x)))`, by the fixed-point iteration
 //!   `x = (AᴴA + λI)⁻¹(Aᴴy + λ D(x))`, or by RED-ADMM
-//!   `x = (AᴴA + βI)⁻¹(Aᴴy + β(z − u))`, `z = (λ D(z) + β(x + u))/(λ + β)`, `u ← u + x − z`.
+//!   `x = (AᴴA + βI)⁻¹(Aᴴy + β(z − u))`, `z = (λ D(z) + β(x + u))/(λ + β)`, `u ← u + x − z`
+//!   (`u` rescaled as in ADMM when β follows a coupled penalty).
 //!
 //! Convergence: once the schedule has settled at its final `σ`, the iteration stops when the
 //! relative change `‖x_k − x_{k−1}‖/‖x_k‖` of the reported iterate falls below `tol`. Every
@@ -112,7 +115,8 @@ pub enum Scheme {
     },
     /// RED by gradient descent.
     RedGd,
-    /// RED by the fixed-point iteration (one exact data solve per step).
+    /// RED by the fixed-point iteration (one data solve per step: exact where a closed
+    /// form exists, warm-started CG otherwise).
     RedFp,
     /// RED-ADMM (one inner fixed-point step per iteration, as in Romano et al.).
     RedAdmm,
@@ -326,8 +330,10 @@ where
         let x = x0.to_owned();
         let zero = ArrayD::from_elem(x.raw_dim(), O::Domain::zero());
         let (z, u) = match params.scheme {
-            // DRS carries s in `u`; PGD carries the extrapolated point
-            Scheme::Drs | Scheme::Pgd { .. } => (zero.clone(), x.clone()),
+            // DRS carries s in `u` (and reports z, x0 before the first step); PGD carries
+            // the extrapolated point
+            Scheme::Drs => (x.clone(), x.clone()),
+            Scheme::Pgd { .. } => (zero, x.clone()),
             _ => (x.clone(), zero),
         };
         Ok(Pnp {
@@ -386,14 +392,22 @@ where
         let prev = self.current().to_owned();
         let d = self.denoiser;
         let mut normal = None;
+        // A penalty change rescales the carried dual-like variable, which holds ∇f/ρ of
+        // the previous ρ: ADMM's and RED-ADMM's scaled dual `u`, and DRS's `s − z`.
+        if let Some(r0) = self.rho_prev
+            && r0 != rho
+        {
+            let f = r0 / rho;
+            match self.params.scheme {
+                Scheme::Admm | Scheme::RedAdmm => self.u.mapv_inplace(|v| v * f),
+                Scheme::Drs => Zip::from(&mut self.u)
+                    .and(&self.z)
+                    .for_each(|s, &z| *s = z + (*s - z) * f),
+                _ => {}
+            }
+        }
         match self.params.scheme {
             Scheme::Admm => {
-                if let Some(r0) = self.rho_prev
-                    && r0 != rho
-                {
-                    let f = r0 / rho;
-                    self.u.mapv_inplace(|v| v * f);
-                }
                 let mut b = self.aty.clone();
                 Zip::from(&mut b)
                     .and(&self.z)
