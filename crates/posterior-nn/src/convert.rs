@@ -9,13 +9,13 @@ use posterior::{Error, Result};
 
 use crate::params::to_vec;
 
-/// `(C, H, W)` of a gray `[H, W]` or colour `[C, H, W]` image.
+/// `(C, H, W)` of a gray `[H, W]` or colour `[C, H, W]` image; zero sizes are refused.
 pub fn image_dims(shape: &[usize]) -> Result<(usize, usize, usize)> {
     match *shape {
-        [h, w] => Ok((1, h, w)),
-        [c, h, w] => Ok((c, h, w)),
+        [h, w] if h > 0 && w > 0 => Ok((1, h, w)),
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok((c, h, w)),
         _ => Err(Error::Shape {
-            context: "image for a network (expected [H, W] or [C, H, W])".into(),
+            context: "image for a network (expected [H, W] or [C, H, W], no zero sizes)".into(),
             expected: vec![],
             got: shape.to_vec(),
         }),
@@ -90,4 +90,25 @@ pub fn tensor_to_images(t: Tensor<4>, shape: &[usize]) -> Result<Vec<ArrayD<f32>
                 .map_err(|e| Error::param("network output", e.to_string()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_dims_refuses_empty_and_other_ranks() {
+        assert_eq!(image_dims(&[4, 5]).unwrap(), (1, 4, 5));
+        assert_eq!(image_dims(&[3, 4, 5]).unwrap(), (3, 4, 5));
+        for bad in [
+            &[0, 5][..],
+            &[4, 0],
+            &[0, 4, 5],
+            &[3, 0, 5],
+            &[5],
+            &[1, 2, 3, 4],
+        ] {
+            assert!(image_dims(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -136,7 +136,8 @@ pub struct CsgmParams {
     /// `r = −Aᵀn/σ²`, whose entries are `N(0, ‖aᵢ‖²/σ²)`, so `ν = 0` then satisfies the
     /// optimality condition `|rᵢ| <= μ` with high probability: noise alone does not create
     /// deviations, while a spike of height `s` is picked up once `s ≳ σ√(2 ln n)/c`.
-    /// With the default, `ν` is also held at 0 for the first half of the iterations, so the
+    /// With the default, `ν` is also held at 0 for the first half of the iterations (or until
+    /// the generator alone meets the `tol` test, if that comes first), so the
     /// generator fits the data before deviations are admitted: admitting them from the start
     /// let `ν` absorb the early residual and, with few measurements, cost accuracy (held-out
     /// MNIST, 10 digits, VAE prior, 5 restarts x 300 iterations: MSE 0.056 instead of 0.034
@@ -865,6 +866,20 @@ where
         if lambda != 0.0 {
             g.zip_mut_with(&z, |g, &z| *g += lambda * z);
         }
+        // A non-finite gradient would otherwise pass for convergence (L-BFGS finds no
+        // descent) or surface as an unrelated error on the next trial latent.
+        if let Some((r, _)) = g
+            .rows()
+            .into_iter()
+            .enumerate()
+            .find(|(_, row)| row.iter().any(|v| !v.is_finite()))
+        {
+            return Err(Error::Diverged {
+                solver: "csgm".into(),
+                iteration: self.iteration,
+                reason: format!("restart {r}: the latent gradient is not finite"),
+            });
+        }
         Ok(g)
     }
 
@@ -1087,7 +1102,9 @@ where
                     .map(|(&n, &o)| n as f64 - o as f64)
                     .collect();
                 let sy: f64 = s.iter().zip(&yv).map(|(a, b)| a * b).sum();
-                if sy > 0.0 && sy.is_finite() {
+                // (a pair whose curvature is rounding noise would scale H by ~1/sy)
+                let yy: f64 = yv.iter().map(|v| v * v).sum();
+                if sy > 1e-10 * yy && sy.is_finite() {
                     let mem = &mut st.memory[r];
                     if mem.len() == LBFGS_MEMORY {
                         mem.pop_front();
@@ -1252,6 +1269,13 @@ where
                     threshold: self.tol,
                 });
             }
+        }
+        // The generator alone settled while ν is still held at 0: admit ν now instead of
+        // stopping, or the sparse variant would silently return plain CSGM.
+        if converged.is_some() && !done && self.nu.is_some() && self.iteration <= self.nu_warmup {
+            self.nu_warmup = self.iteration;
+            self.quiet = 0;
+            converged = None;
         }
         match &mut self.prev_objectives {
             Some(p) => p.copy_from_slice(&self.objective),

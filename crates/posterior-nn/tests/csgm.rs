@@ -594,6 +594,28 @@ fn sparse_deviations_recover_spikes_csgm_cannot_and_satisfy_the_kkt_conditions()
     assert!(support <= 8, "support {support}");
     // The default mu is the universal threshold: about sqrt(2 ln 36)/sigma for unit columns.
     assert!(mu > 1.5 / sigma && mu < 4.0 / sigma, "mu {mu}");
+
+    // With the default tol and an iteration limit more than twice what plain CSGM needs to
+    // meet it, the generator settles while ν is still held at 0: ν is admitted then (the
+    // run does not stop there and return plain CSGM).
+    let long = CsgmParams {
+        sparse: true,
+        iters: 2 * csgm.report.iterations + 200,
+        ..plain.clone()
+    };
+    assert!(
+        csgm.report.iterations < plain.iters,
+        "{}",
+        csgm.report.summary()
+    );
+    let late = solve(&g, &op, y.view(), &long).unwrap();
+    let nu = late.nu.as_ref().unwrap();
+    assert!(nu.iter().filter(|&&v| v != 0.0).count() >= 3);
+    assert!(
+        err(&late.x) < 0.3 * e_plain,
+        "csgm {e_plain:.3e}, csgm-sparse (default tol) {:.3e}",
+        err(&late.x)
+    );
 }
 
 #[test]
@@ -906,4 +928,52 @@ fn default_mu_holds_the_deviation_at_zero_for_the_first_half() {
     let mut s = posterior_nn::csgm::Csgm::new(&g, &op, y.view(), &explicit).unwrap();
     s.step().unwrap();
     assert!(s.deviation().unwrap().iter().any(|&v| v != 0.0));
+}
+
+/// The toy generator with a gradient that turns non-finite.
+struct NanGradient(Toy);
+
+impl GenerativePrior for NanGradient {
+    fn describe(&self) -> String {
+        "toy-nan-gradient".into()
+    }
+    fn latent_dim(&self) -> usize {
+        K
+    }
+    fn image_shape(&self) -> Vec<usize> {
+        SHAPE.to_vec()
+    }
+    fn decode(&self, z: ArrayView2<f32>) -> posterior::Result<ArrayD<f32>> {
+        self.0.decode(z)
+    }
+    fn vjp(
+        &self,
+        z: ArrayView2<f32>,
+        r: ArrayViewD<f32>,
+    ) -> posterior::Result<(ArrayD<f32>, Array2<f32>)> {
+        let (g, mut jt) = self.0.vjp(z, r)?;
+        jt[[z.nrows() - 1, 0]] = f32::NAN;
+        Ok((g, jt))
+    }
+}
+
+#[test]
+fn a_non_finite_latent_gradient_is_a_divergence_not_convergence() {
+    let g = NanGradient(Toy::new(21, true));
+    let op = Gaussian::new(&SHAPE, 20, 22).unwrap();
+    let y = op.apply(g.0.image(&normal_vec(K, 23, 1.0)).view());
+    for optimizer in [CsgmOptimizer::Adam, CsgmOptimizer::Lbfgs] {
+        let p = CsgmParams {
+            optimizer,
+            ..params(0.1)
+        };
+        let e = match Csgm::new(&g, &op, y.view(), &p) {
+            Err(e) => e,
+            Ok(mut s) => Driver::new(5).run(&mut s).unwrap_err(),
+        };
+        assert!(
+            matches!(&e, Error::Diverged { reason, .. } if reason.contains("restart 2")),
+            "{e}"
+        );
+    }
 }

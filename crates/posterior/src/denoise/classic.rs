@@ -124,7 +124,8 @@ pub enum ThresholdRule {
     /// under the zero-mean model of Chang, Yu and Vetterli); `t = ∞` (the subband is
     /// removed) when `σ_x = 0`.
     Bayes,
-    /// Universal threshold `t = σ √(2 ln N)`, `N` the number of pixels of a plane.
+    /// Universal threshold `t = σ √(2 ln N)`, `N` the number of pixels of a plane (before
+    /// the padding to a multiple of `2^levels`).
     Universal,
 }
 
@@ -233,10 +234,12 @@ impl Denoiser for WaveletDenoiser {
     fn denoise(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
         let (c, h, w) = check_input(&y, sigma, 1)?;
         let levels = self.levels_for(h, w);
-        if levels == 0 || levels > 16 {
+        // (the plane is padded to a multiple of 2^levels: bound that by the image itself)
+        let most = (h.min(w).max(2) as f64).log2().floor() as usize;
+        if levels == 0 || levels > most {
             return Err(Error::param(
                 "levels",
-                format!("must be in 1..=16, got {levels}"),
+                format!("must be in 1..={most} for a {h}x{w} image, got {levels}"),
             ));
         }
         let block = 1usize << levels;
@@ -262,7 +265,7 @@ impl Denoiser for WaveletDenoiser {
                     for r in rows.0..rows.1 {
                         band.extend_from_slice(&p[r * wp + cols.0..r * wp + cols.1]);
                     }
-                    let t = self.threshold(&band, sigma, hp * wp);
+                    let t = self.threshold(&band, sigma, h * w);
                     self.shrink_band(&mut p, wp, rows, cols, t);
                 }
             }
@@ -420,5 +423,16 @@ mod tests {
         assert_eq!(b.describe(), "tv(weight=0.2)");
         assert!(build_wavelet(&Spec::parse("wavelet:levels=0").unwrap()).is_err());
         assert!(build_wavelet(&Spec::parse("wavelet:mode=medium").unwrap()).is_err());
+    }
+
+    #[test]
+    fn explicit_levels_are_bounded_by_the_image() {
+        // levels=16 would pad a 20x28 image to 65536x65536 (17 GB): refused
+        let y = ArrayD::from_elem(IxDyn(&[20, 28]), 0.3f32);
+        let deep = build_wavelet(&Spec::parse("wavelet:levels=16").unwrap()).unwrap();
+        let e = deep.denoise(y.view(), 0.1).unwrap_err().to_string();
+        assert!(e.contains("1..=4 for a 20x28 image"), "{e}");
+        let ok = build_wavelet(&Spec::parse("wavelet:levels=4").unwrap()).unwrap();
+        assert!(ok.denoise(y.view(), 0.1).is_ok());
     }
 }

@@ -150,7 +150,9 @@ fn nlm_planes(data: &[f32], c: usize, h: usize, w: usize, sigma: f32, p: &NlmPar
         .map(|ch| pad_reflect(&data[ch * h * w..(ch + 1) * h * w], h, w, (m, m), (m, m)))
         .collect();
     let hf = p.h_factor * sigma;
-    let inv_h2 = 1.0 / (hf * hf);
+    // (capped: a tiny h·σ underflows hf² to 0, and 0 · ∞ at the centre would be NaN,
+    // which the fast exponential maps to an equal weight for every patch)
+    let inv_h2 = (1.0 / (hf * hf)).min(f32::MAX);
     let two_s2 = 2.0 * sigma * sigma;
     let inv_area = 1.0 / ((p.patch * p.patch * c) as f32);
     let bands: Vec<(usize, usize)> = (0..h)
@@ -346,6 +348,29 @@ mod tests {
             assert!((a - b).abs() <= tol * b + 1e-38, "x = {x}: {a} vs {b}");
         }
         assert!(exp_neg(1e9) >= 0.0 && exp_neg(1e9) < 1e-37);
+    }
+
+    #[test]
+    fn a_vanishing_h_weighs_only_patches_within_the_noise_offset() {
+        // h·σ so small that (h·σ)² underflows in f32: only patches with d² <= 2σ² (the
+        // centre among them) keep a weight, as the f64 brute force says; before the cap
+        // every weight became the same e^-87 and the output the window mean.
+        let (h, w) = (12, 12);
+        let y: Vec<f32> = (0..h * w).map(|k| ((k * 7) % 13) as f32 / 13.0).collect();
+        let p = NlmParams {
+            patch: 3,
+            window: 5,
+            h_factor: 1e-30,
+        };
+        let out = nlm_planes(&y, 1, h, w, 0.1, &p);
+        for &(i, j) in &[(0, 0), (3, 4), (6, 6), (11, 11)] {
+            let want = brute(&y, h, w, i, j, 0.1, &p);
+            assert!(
+                (out[i * w + j] - want).abs() < 1e-5,
+                "({i},{j}): {} vs {want}",
+                out[i * w + j]
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,12 @@ impl Inpaint {
                 count: bad,
             });
         }
+        if weights.iter().all(|&v| v == 0.0) {
+            return Err(Error::param(
+                "mask",
+                "the mask keeps no pixel (A = 0 measures nothing); keep at least one",
+            ));
+        }
         let label = format!("weights {h}x{w}");
         Ok(Inpaint {
             mask: weights.as_standard_layout().into_owned(),
@@ -358,6 +364,13 @@ mod tests {
         let mut w = w;
         w[[0, 0]] = f32::INFINITY;
         assert!(Inpaint::from_weights(w, &shape).is_err());
+        // a mask that keeps nothing, given or drawn
+        let none = Array2::from_elem((5, 7), false);
+        let e = Inpaint::from_mask(&none, &shape)
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.unwrap().contains("keeps no pixel"));
+        assert!(Inpaint::random(1e-9, 0, &shape).is_err());
     }
 
     #[test]

@@ -252,9 +252,21 @@ fn vd2d_mask(
         .collect();
     let budget = (target - n_disc) as f64;
     let outside = total - n_disc;
-    let prob_for = |alpha: f64| -> f64 { q.iter().map(|&v| (alpha * v).min(1.0)).sum() };
+    // (v = 0 where a large power underflowed: never sampled, and no NaN from ∞ · 0)
+    let p_of = |alpha: f64, v: f64| if v > 0.0 { (alpha * v).min(1.0) } else { 0.0 };
+    let prob_for = |alpha: f64| -> f64 { q.iter().map(|&v| p_of(alpha, v)).sum() };
+    let positive = q.iter().filter(|&&v| v > 0.0).count();
     let alpha = if target - n_disc >= outside {
         f64::INFINITY
+    } else if (positive as f64) < budget {
+        return Err(Error::param(
+            "power",
+            format!(
+                "power={power} makes the density underflow to zero on all but {positive} \
+                 points outside the centre, fewer than the {budget} that accel={accel} needs; \
+                 lower power"
+            ),
+        ));
     } else {
         // the expected count is continuous and non-decreasing in alpha
         let mut lo = 0.0f64;
@@ -278,7 +290,7 @@ fn vd2d_mask(
     for (m, (&r, &v)) in mask.iter_mut().zip(rho.iter().zip(&q)) {
         // one draw per point keeps the pattern a function of the seed alone
         let u: f64 = rng.random();
-        *m = in_disc(r) || u < (alpha * v).min(1.0);
+        *m = in_disc(r) || alpha.is_infinite() || u < p_of(alpha, v);
     }
     Ok(mask)
 }
@@ -990,6 +1002,18 @@ mod tests {
             power: 2.0,
         };
         assert!(big.generate(32, 32, 0).is_err());
+        // A huge power underflows the density to zero almost everywhere: refused, not
+        // turned into full sampling (∞ · 0). A merely large one still hits the fraction.
+        let steep = |power| MaskKind::Vd2d {
+            accel: 2.0,
+            center: 0.0,
+            power,
+        };
+        let e = steep(1000.0).generate(64, 64, 0).unwrap_err();
+        assert!(e.to_string().contains("lower power"), "{e}");
+        let m = steep(30.0).generate(64, 64, 0).unwrap();
+        let frac = m.iter().filter(|&&b| b).count() as f64 / m.len() as f64;
+        assert!((frac - 0.5).abs() < 0.03, "fraction {frac}");
     }
 
     fn adjoint_mismatch<D: Scalar>(op: &Mri<D>, seed: u64) -> f64 {

@@ -79,6 +79,9 @@ pub fn keys_cubic(x: f64) -> f64 {
     }
 }
 
+/// The widest Gaussian anti-aliasing filter [`filter_taps`] builds, in taps.
+pub const MAX_GAUSSIAN_TAPS: usize = 8193;
+
 /// The separable taps `(t0, w)` of `filter` for factor `f`: `w[i]` multiplies
 /// `x[f m + t0 + i]` in `y[m]`. Normalized to sum to one. `None` for [`Filter::None`].
 pub fn filter_taps(filter: Filter, factor: usize) -> Result<Option<(isize, Vec<f64>)>> {
@@ -96,10 +99,32 @@ pub fn filter_taps(filter: Filter, factor: usize) -> Result<Option<(isize, Vec<f
             }
             let s = std as f64;
             let r = 4.0 * s;
-            let (lo, hi) = ((c - r).ceil() as isize, (c + r).floor() as isize);
-            let w = (lo..=hi)
+            // (bounded before anything is allocated: no image is wider than this)
+            if 2.0 * r + 1.0 > MAX_GAUSSIAN_TAPS as f64 {
+                return Err(Error::param(
+                    "std",
+                    format!(
+                        "a gaussian of std {std} spans more than {MAX_GAUSSIAN_TAPS} taps (±4 std); \
+                         use a smaller std"
+                    ),
+                ));
+            }
+            // The window ±4σ about the centre c, widened to include offset 0 (a narrow filter
+            // for an odd factor sits at c > 4σ: it still needs the tap layout to cover 0).
+            let lo = ((c - r).ceil() as isize).min(0);
+            let hi = ((c + r).floor() as isize).max(0);
+            let w: Vec<f64> = (lo..=hi)
                 .map(|t| (-(t as f64 - c).powi(2) / (2.0 * s * s)).exp())
                 .collect();
+            if !(w.iter().sum::<f64>() > 0.0) {
+                return Err(Error::param(
+                    "std",
+                    format!(
+                        "a gaussian of std {std} puts no weight on any sample for factor {factor} \
+                         (its centre lies between samples); use std >= 0.1, or filter=none"
+                    ),
+                ));
+            }
             (lo, w)
         }
         Filter::Bicubic => {
@@ -174,7 +199,8 @@ impl SuperResolution {
                 });
                 let origin = t1 as usize;
                 if t1 < 0 || origin >= n {
-                    // every filter here has t0 <= 0 <= t1; guard the invariant anyway
+                    // every filter here has t0 <= 0 <= t1 (the gaussian window is widened to
+                    // include 0); guard the invariant anyway
                     return Err(Error::param("filter", "filter taps do not cover offset 0"));
                 }
                 Some(Blur::with_origin(
@@ -591,5 +617,33 @@ mod tests {
         assert!(SuperResolution::from_spec(&sp("sr:filter=box,std=1"), &shape).is_err());
         // the 16-tap bicubic filter of factor 4 does not fit an 8x8 plane
         assert!(SuperResolution::from_spec(&sp("sr:factor=4"), &[8, 8]).is_err());
+    }
+
+    #[test]
+    fn gaussian_filters_narrow_and_wide() {
+        // A filter narrower than its offset from the first sample is centre-sample
+        // decimation (factor 3: the tap at offset 1), not an error.
+        let (t0, w) = filter_taps(Filter::Gaussian { std: 0.2 }, 3)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t0, 0);
+        assert!(w[1] > 0.999 && w.iter().sum::<f64>() - 1.0 < 1e-12, "{w:?}");
+        let op = SuperResolution::new(3, Filter::Gaussian { std: 0.2 }, &[9, 9]).unwrap();
+        let x = ArrayD::from_shape_fn(IxDyn(&[9, 9]), |i| (i[0] * 9 + i[1]) as f32);
+        let y = op.apply(x.view());
+        assert!(
+            (y[[1, 2]] - x[[4, 7]]).abs() < 1e-2,
+            "{} vs {}",
+            y[[1, 2]],
+            x[[4, 7]]
+        );
+        // A gaussian with no weight on any sample, or wider than any image: clear errors,
+        // before anything is allocated.
+        let e = filter_taps(Filter::Gaussian { std: 0.01 }, 2).unwrap_err();
+        assert!(e.to_string().contains("no weight"), "{e}");
+        for std in [1e4f32, 1e12, 1e30] {
+            let e = filter_taps(Filter::Gaussian { std }, 2).unwrap_err();
+            assert!(e.to_string().contains("taps"), "{e}");
+        }
     }
 }

@@ -536,13 +536,16 @@ impl Engine<'_> {
                         let (b_exact, b_rest) = b.split_at(exact.len());
                         for ((y, &bv), &rel) in g_exact.iter_mut().zip(b_exact).zip(exact) {
                             let b2 = bv * bv;
-                            let w = b2 / (b2 + ms2 * rel);
+                            let d = b2 + ms2 * rel;
+                            // 0/0 (a zero pilot coefficient where the variance is 0): drop it
+                            let w = if d > 0.0 { b2 / d } else { 0.0 };
                             *y *= w;
                             wsum += w * w * rel;
                         }
                         for (y, &bv) in g_rest.iter_mut().zip(b_rest) {
                             let b2 = bv * bv;
-                            let w = b2 / (b2 + ms2);
+                            let d = b2 + ms2;
+                            let w = if d > 0.0 { b2 / d } else { 0.0 };
                             *y *= w;
                             wsum += w * w;
                         }

@@ -77,7 +77,8 @@ use crate::error::{Error, Result};
 use crate::spec::Spec;
 
 /// The σ (on the `[0, 1]` scale) above which [`Profile::Classic`] switches to the high-noise
-/// parameters: 40/255, as in Dabov et al. 2007 and Lebrun 2012.
+/// parameters: 40/255, as in Dabov et al. 2007 (Lebrun 2012 switches the block size there
+/// too, and its matching threshold already below 35/255).
 pub const HIGH_NOISE_SIGMA: f32 = 40.0 / 255.0;
 
 /// The 2-D transform applied to each block of a group.
@@ -145,8 +146,8 @@ pub struct StageParams {
     pub mu2: f32,
     /// Kaiser window parameter `β` of the aggregation weights.
     pub beta: f32,
-    /// 2-D transform of the blocks (matching always uses pixel-domain distances, computed
-    /// in the orthonormal DCT domain).
+    /// 2-D transform of the blocks (matching uses pixel-domain distances, computed in the
+    /// orthonormal DCT domain, unless `transform_match` asks for the bior1.5 domain).
     pub transform: BlockTransform,
     /// Number of leading rows of the group transform (the Haar approximation first) whose
     /// noise variance is computed exactly from the positions of the group's blocks, which
