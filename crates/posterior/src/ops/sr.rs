@@ -116,7 +116,7 @@ pub fn filter_taps(filter: Filter, factor: usize) -> Result<Option<(isize, Vec<f
             let w: Vec<f64> = (lo..=hi)
                 .map(|t| (-(t as f64 - c).powi(2) / (2.0 * s * s)).exp())
                 .collect();
-            if !(w.iter().sum::<f64>() > 0.0) {
+            if w.iter().sum::<f64>() <= 0.0 {
                 return Err(Error::param(
                     "std",
                     format!(
