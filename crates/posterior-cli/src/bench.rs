@@ -47,10 +47,12 @@ pub struct BenchResult {
     pub shape: Vec<usize>,
     /// Noise seed.
     pub seed: u64,
-    /// PSNR (dB, data range 1) of the estimate clipped to [0, 1].
+    /// PSNR (dB, data range 1) of the estimate clipped to [0, 1] (an exact match, +∞, is
+    /// written as `null` in JSON).
     pub psnr: f64,
-    /// SSIM (Gaussian window σ = 1.5) of the clipped estimate.
-    pub ssim: f64,
+    /// SSIM (11x11 Gaussian window, σ = 1.5) of the clipped estimate; `None` (`null`) for
+    /// images smaller than the window.
+    pub ssim: Option<f64>,
     /// Reconstruction time in seconds (simulation and scoring excluded).
     pub seconds: f64,
     /// Iterations run (0 for direct methods).
@@ -70,7 +72,7 @@ pub fn load_input(input: &str) -> Result<ndarray::ArrayD<f32>> {
         return crate::read_image_checked(path);
     }
     let name = input.trim_end_matches(".png");
-    if posterior::data::BUNDLED.contains(&name) {
+    if posterior::data::BUNDLED.contains(&name.trim_end_matches("_256")) {
         return Ok(posterior::data::bundled(name)?.into_dyn());
     }
     Err(Error::Io {
@@ -115,7 +117,7 @@ pub fn bench_once(
         shape: x.shape().to_vec(),
         seed,
         psnr: posterior::metrics::psnr(est.view(), x.view(), 1.0),
-        ssim: posterior::metrics::ssim(est.view(), x.view(), 1.0)?,
+        ssim: crate::ssim_if_fits(est.view(), x.view(), false)?,
         seconds: out.seconds,
         iterations: out.iterations,
         forward_applications: out.counts.forward,
@@ -137,13 +139,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     } else {
         println!(
-            "{} | {} | {} on {}: PSNR {:.2} dB, SSIM {:.4}, {:.3} s, {} iterations ({} A, {} A^H), {}",
+            "{} | {} | {} on {}: PSNR {:.2} dB, SSIM {}, {:.3} s, {} iterations ({} A, {} A^H), {}",
             res.operator,
             res.noise,
             res.method,
             res.input,
             res.psnr,
-            res.ssim,
+            crate::fmt_ssim(res.ssim, 4),
             res.seconds,
             res.iterations,
             res.forward_applications,

@@ -190,16 +190,18 @@ methods available. PSNR/SSIM are computed on the estimate clipped to [0, 1]; tim
             io::write_png(&p, &est.view(), 8)?;
             let _ = write!(
                 html,
-                "<figure><img src=\"{}\"><figcaption><code>{m}</code><br>{:.2} dB, SSIM {:.3}, {:.3} s, {} it.</figcaption></figure>",
+                "<figure><img src=\"{}\"><figcaption><code>{m}</code><br>{:.2} dB, SSIM {}, {:.3} s, {} it.</figcaption></figure>",
                 p.file_name().unwrap().to_string_lossy(),
                 res.psnr,
-                res.ssim,
+                crate::fmt_ssim(res.ssim, 3),
                 res.seconds,
                 res.iterations
             );
             eprintln!(
-                "        PSNR {:.2} dB  SSIM {:.4}  {:.3} s",
-                res.psnr, res.ssim, res.seconds
+                "        PSNR {:.2} dB  SSIM {}  {:.3} s",
+                res.psnr,
+                crate::fmt_ssim(res.ssim, 4),
+                res.seconds
             );
         }
         html.push('\n');

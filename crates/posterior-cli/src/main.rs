@@ -358,37 +358,69 @@ fn reconstruct(
     opts.progress = Some(bar.callback());
     let out = methods::reconstruct(&spec, &op, &y, &method, opts)?;
     bar.finish();
+    // Scores first: nothing may fail once the output is written.
+    let line = match (&reference, &out.x) {
+        (Some(r), AnyArray::Real(x)) => {
+            let xc = x.mapv(|v| v.clamp(0.0, 1.0));
+            Some(format!(
+                "PSNR {:.2} dB, SSIM {} against the reference",
+                posterior::metrics::psnr(xc.view(), r.view(), 1.0),
+                fmt_ssim(ssim_if_fits(xc.view(), r.view(), false)?, 4)
+            ))
+        }
+        _ => None,
+    };
+    let score = match &reference {
+        Some(r) if json => Some(score_clipped(&out.x, r)?),
+        _ => None,
+    };
     io::write_array(output, &out.x)?;
     eprintln!("{}", out.summary);
-    if let (Some(r), AnyArray::Real(x)) = (&reference, &out.x) {
-        let xc = x.mapv(|v| v.clamp(0.0, 1.0));
-        eprintln!(
-            "PSNR {:.2} dB, SSIM {:.4} against the reference",
-            posterior::metrics::psnr(xc.view(), r.view(), 1.0),
-            posterior::metrics::ssim(xc.view(), r.view(), 1.0)?
-        );
+    if let Some(line) = line {
+        eprintln!("{line}");
     }
     eprintln!("written to {}", output.display());
     if json {
-        let score = match &reference {
-            Some(r) => Some(score_clipped(&out.x, r)?),
-            None => None,
-        };
         let record = run_record(operator, method_text, &op.describe(), output, &out, score);
         println!("{record}");
     }
     Ok(())
 }
 
+/// SSIM of `x` against `reference` (data range 1): the 11x11 Gaussian window of the
+/// paper, or with `uniform7` scikit-image's default 7x7 uniform one; `None` when the image
+/// is smaller than the window (a tiny image is still reconstructed and scored by PSNR).
+pub fn ssim_if_fits(
+    x: ndarray::ArrayViewD<f32>,
+    reference: ndarray::ArrayViewD<f32>,
+    uniform7: bool,
+) -> Result<Option<f64>> {
+    let k = if uniform7 { 7 } else { 11 };
+    let s = x.shape();
+    if s.len() < 2 || s[s.len() - 1] < k || s[s.len() - 2] < k {
+        return Ok(None);
+    }
+    Ok(Some(if uniform7 {
+        posterior::metrics::ssim_uniform7(x, reference, 1.0)?
+    } else {
+        posterior::metrics::ssim(x, reference, 1.0)?
+    }))
+}
+
+/// An SSIM for display, or `n/a` (image smaller than the window).
+pub fn fmt_ssim(ssim: Option<f64>, digits: usize) -> String {
+    ssim.map_or_else(|| "n/a".into(), |v| format!("{v:.digits$}"))
+}
+
 /// PSNR (dB) and SSIM (7x7 uniform window, sample covariance: scikit-image's default) of
 /// the estimate against `reference`, both with data range 1, on the estimate clipped to
 /// `[0, 1]`; complex estimates are scored by their magnitude. This is the convention of
 /// the Python peer scripts (scripts/peers), so the numbers compare one to one.
-fn score_clipped(x: &AnyArray, reference: &ndarray::ArrayD<f32>) -> Result<(f64, f64)> {
+fn score_clipped(x: &AnyArray, reference: &ndarray::ArrayD<f32>) -> Result<(f64, Option<f64>)> {
     let xc = methods::real_image(x).mapv(|v| v.clamp(0.0, 1.0));
     Ok((
         posterior::metrics::psnr(xc.view(), reference.view(), 1.0),
-        posterior::metrics::ssim_uniform7(xc.view(), reference.view(), 1.0)?,
+        ssim_if_fits(xc.view(), reference.view(), true)?,
     ))
 }
 
@@ -402,7 +434,7 @@ fn run_record(
     described: &str,
     output: &Path,
     out: &methods::Outcome,
-    score: Option<(f64, f64)>,
+    score: Option<(f64, Option<f64>)>,
 ) -> serde_json::Value {
     let last = out.history.iter().rev().find(|r| r.objective.is_some());
     let mut record = serde_json::json!({

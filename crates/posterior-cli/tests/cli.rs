@@ -606,3 +606,77 @@ fn reconstruct_json_record() {
     ]);
     assert_clean_error(&o, "MRI mask");
 }
+
+#[test]
+fn tiny_images_are_scored_without_ssim_and_bundled_names_take_the_size_suffix() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.npy");
+    let img = ArrayD::<f32>::from_shape_fn(ndarray::IxDyn(&[9, 9]), |i| {
+        0.2 + 0.06 * (i[0] + i[1]) as f32 / 2.0
+    });
+    posterior::io::write_npy_real(&x, &img.view()).unwrap();
+    let y = dir.path().join("y.npy");
+    let out = dir.path().join("o.npy");
+    let (xs, ys, os) = (
+        x.to_str().unwrap(),
+        y.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    assert!(
+        run(&[
+            "simulate",
+            "--operator",
+            "denoise",
+            "--input",
+            xs,
+            "--output",
+            ys
+        ])
+        .status
+        .success()
+    );
+    // 9x9: below SSIM's 11x11 Gaussian window, above the 7x7 uniform one of the JSON
+    let o = run(&[
+        "reconstruct",
+        "--operator",
+        "denoise",
+        "--measurements",
+        ys,
+        "--method",
+        "tv",
+        "--output",
+        os,
+        "--reference",
+        xs,
+        "--json",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("SSIM n/a"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["psnr"].is_number() && v["ssim"].is_number(), "{v}");
+    assert!(out.exists());
+    let o = run(&[
+        "bench",
+        "--operator",
+        "denoise",
+        "--method",
+        "tv",
+        "--input",
+        xs,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["ssim"].is_null() && v["psnr"].is_number(), "{v}");
+    let o = run(&[
+        "bench",
+        "--operator",
+        "denoise",
+        "--method",
+        "adjoint",
+        "--input",
+        "coins_256",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

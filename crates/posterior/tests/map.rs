@@ -419,12 +419,23 @@ fn bad_map_specs_are_errors() {
         "tv:alpha=2.5",
         "tv:start=zero",
         "wavelet:start=1",
+        // PDHG steps violating tau sigma ||K||^2 < 1, or too small for f32 reciprocals
+        "tv:solver=pdhg,tau=1,sigma=1",
+        "tv:solver=pdhg,tau=1e-39",
     ] {
         let m = Spec::parse(bad).unwrap();
         assert!(
             methods::reconstruct(&spec, &a, &y, &m, RunOptions::default()).is_err(),
             "{bad} must fail"
         );
+    }
+    // a valid pair, and ADMM's penalty for the l1 methods, are accepted
+    for good in [
+        "tv:solver=pdhg,tau=0.1,sigma=0.1,iters=5",
+        "wavelet:solver=admm,rho=1,iters=5",
+    ] {
+        let m = Spec::parse(good).unwrap();
+        methods::reconstruct(&spec, &a, &y, &m, RunOptions::default()).unwrap();
     }
     let _ = c32::new(0.0, 0.0);
     let _ = IxDyn(&[1]);

@@ -112,6 +112,7 @@ pub const WAVELET_KEYS: &[(&str, &str)] = &[
         "decomposition levels (default min(4, the most the shape allows))",
     ),
     ("solver", "fista | admm (default fista)"),
+    ("rho", "admm: penalty (default 20 lambda)"),
     (
         "start",
         "auto | backprojection | tikhonov: starting point (default auto: the gradient-Tikhonov estimate when ||A|| > 1.5, e.g. CT and CS, else the best multiple of A^H y)",
@@ -128,6 +129,7 @@ pub const DCT_KEYS: &[(&str, &str)] = &[
     ("lambda", "l1 weight (default 15 sigma^2)"),
     ("block", "0 (global DCT) | 8 (8x8 blocks) (default 0)"),
     ("solver", "fista | admm (default fista)"),
+    ("rho", "admm: penalty (default 20 lambda)"),
     (
         "start",
         "auto | backprojection | tikhonov: starting point (default auto: the gradient-Tikhonov estimate when ||A|| > 1.5, e.g. CT and CS, else the best multiple of A^H y)",
@@ -571,12 +573,33 @@ fn keys_of(k: &[(&'static str, &str)]) -> Vec<&'static str> {
 }
 
 /// PDHG steps from the spec's `tau`/`sigma`, completing a missing one so that
-/// `τσ‖K‖² = 0.99`, with the default `τ/σ = 900` (`τ = 0.99·30/‖K‖`) when both are missing.
+/// `τσ‖K‖² = 0.99`, with the default `τ/σ = 900` (`τ = 0.99·30/‖K‖`, product 0.98) when
+/// both are missing. Given steps must lie in `[1e-30, 1e30]` (their reciprocals are used in
+/// single precision), and two given steps must satisfy `τσ‖K‖² < 1` with the bound
+/// `k_norm`, PDHG's convergence condition.
 fn pdhg_steps(args: &Args, k_norm: f64) -> Result<(f64, f64)> {
     let kk = k_norm * k_norm;
-    let tau = args.f32_opt("tau")?.map(f64::from);
-    let sigma = args.f32_opt("sigma")?.map(f64::from);
+    let step = |key: &str| -> Result<Option<f64>> {
+        match args.f32_opt(key)?.map(f64::from) {
+            Some(v) if !(1e-30..=1e30).contains(&v) => Err(Error::param(
+                key,
+                format!("the PDHG step must be in [1e-30, 1e30], got {v}"),
+            )),
+            v => Ok(v),
+        }
+    };
+    let (tau, sigma) = (step("tau")?, step("sigma")?);
     Ok(match (tau, sigma) {
+        (Some(t), Some(sg)) if t * sg * kk >= 1.0 => {
+            return Err(Error::param(
+                "sigma",
+                format!(
+                    "tau * sigma * ||K||^2 = {:.3} with ||K|| <= {k_norm:.3}: PDHG needs it below 1; \
+                     give one step only to have the other derived",
+                    t * sg * kk
+                ),
+            ));
+        }
         (Some(t), Some(sg)) => (t, sg),
         (Some(t), None) => (t, 0.99 / (t * kk)),
         (None, Some(sg)) => (0.99 / (sg * kk), sg),

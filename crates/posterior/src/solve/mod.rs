@@ -283,6 +283,12 @@ pub fn mle<'a, O: LinearOperator>(
             let p = LsqrParams {
                 atol: params.tol,
                 btol: params.tol,
+                // tol = 0 runs all iterations, so the condition-number stop is off too
+                conlim: if params.tol == 0.0 {
+                    0.0
+                } else {
+                    LsqrParams::default().conlim
+                },
                 ..LsqrParams::default()
             };
             let mut s = Lsqr::new(op, y, p)?;

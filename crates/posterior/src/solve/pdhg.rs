@@ -59,13 +59,14 @@ impl Default for PdhgParams {
 /// x̄       = x_{k+1} + θ (x_{k+1} − x_k)
 /// y_{k+1} = prox_{σ g*}(y_k + σ K x̄)
 /// ```
-/// converging for `θ = 1` and `τ σ ‖K‖² < 1` (checked when both steps are given against
-/// the estimated norm). `prox_{σ g*}` is [`Prox::prox_conj_into`]. One `K` and one `K^H`
+/// converging for `θ = 1` and `τ σ ‖K‖² < 1` (derived from the estimated norm when a step
+/// is missing; when both are given, the condition is the caller's to check).
+/// `prox_{σ g*}` is [`Prox::prox_conj_into`]. One `K` and one `K^H`
 /// per iteration (`K x̄` is formed from the stored `K x_k`, `K x_{k+1}`).
 ///
 /// Stopping (Goldstein, Li, Yuan, Esser & Baraniuk 2015): the primal and dual residuals
 /// `p = (x_k − x_{k+1})/τ − K^H(y_k − y_{k+1})` and `d = (y_k − y_{k+1})/σ −
-/// K(x_k − x_{k+1})` (elements of `∂f(x_{k+1}) + K^H y_{k+1}` and
+/// θ K(x_k − x_{k+1})` (elements of `∂f(x_{k+1}) + K^H y_{k+1}` and
 /// `∂g*(y_{k+1}) − K x_{k+1}`, zero exactly at a saddle point) must satisfy
 /// `‖p‖ <= √n ε_abs + ε_rel ‖K^H y_{k+1}‖` and `‖d‖ <= √m ε_abs + ε_rel ‖K x_{k+1}‖`.
 /// `rel_normal_residual` reports `‖p‖/‖p_1‖`, `rel_change` `‖x_{k+1} − x_k‖/‖x_{k+1}‖`, and
@@ -251,7 +252,7 @@ impl<O: LinearOperator> Iterative for Pdhg<'_, O> {
             .and(&self.kx_prev)
             .and(&self.kx)
             .for_each(|&yp, &y, &ap, &a| {
-                dd += ((yp - y) * (1.0 / sigma) - (ap - a)).abs2() as f64;
+                dd += ((yp - y) * (1.0 / sigma) - (ap - a) * th).abs2() as f64;
             });
         let (pn, dn) = (pp.sqrt(), dd.sqrt());
         self.residuals = (pn, dn);
