@@ -86,7 +86,7 @@ impl ImageStack {
                     ),
                 ));
             }
-            let is_u8 = bytes.windows(5).take(128).any(|w| w == b"'|u1'");
+            let is_u8 = posterior::io::npy_stores_uint8(&bytes);
             let scale = if is_u8 { 1.0 / 255.0 } else { 1.0 };
             let (n, h, w) = (a.shape()[0], a.shape()[1], a.shape()[2]);
             let data: Vec<f32> = a.iter().map(|&v| v * scale).collect();

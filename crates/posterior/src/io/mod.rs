@@ -99,19 +99,40 @@ pub(crate) fn decode_png(bytes: &[u8], path: &Path) -> Result<ArrayD<f32>> {
     })
 }
 
+/// Whether `bytes` (the contents of a `.npy` file) declare `uint8` data (`|u1` or `<u1`);
+/// false for anything else, including an unreadable header.
+pub fn npy_stores_uint8(bytes: &[u8]) -> bool {
+    npy::parse_header(bytes).is_ok_and(|h| h.dtype == npy::Dtype::U8)
+}
+
 /// Read an image: a PNG or a real `.npy` array, as `f32`.
 ///
 /// * PNG, 8 or 16 bits: gray (with or without alpha) -> `[H, W]`; RGB, RGBA and palette
 ///   images -> `[3, H, W]`. Samples are divided by 255 or 65535, so values lie in
 ///   `[0, 1]`; alpha is dropped (not composited).
 /// * `.npy` of `float32` or `float64` with 2 (`[H, W]`) or 3 (`[C, H, W]`) axes, values
-///   as stored (not rescaled; float64 is rounded to float32). Complex data is refused:
-///   use [`read_array`].
+///   as stored (not rescaled; float64 is rounded to float32); `uint8` is divided by 255,
+///   like an 8-bit PNG (`np.save` of an 8-bit image reads as that image). Complex data is
+///   refused: use [`read_array`].
 ///
 /// Non-finite values in a `.npy` are returned as they are; see [`check_finite`].
 pub fn read_image(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     let path = path.as_ref();
-    match read_array(path)? {
+    let array = if extension(path).as_deref() == Some("npy") {
+        let bytes = read_bytes(path)?;
+        let bytes8 = npy_stores_uint8(&bytes);
+        let decoded = npy::decode(&bytes).map_err(|reason| Error::Format {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        match decoded {
+            AnyArray::Real(a) if bytes8 => AnyArray::Real(a.mapv(|v| v / 255.0)),
+            other => other,
+        }
+    } else {
+        read_array(path)?
+    };
+    match array {
         AnyArray::Real(a) if matches!(a.ndim(), 2 | 3) => Ok(a),
         AnyArray::Real(a) => Err(Error::Format {
             path: path.to_path_buf(),
@@ -649,6 +670,26 @@ mod tests {
         let e = check_finite("k-space", z.view()).unwrap_err();
         assert!(matches!(e, Error::NonFinite { count: 2, .. }));
         assert!(e.to_string().starts_with("k-space contains 2"));
+    }
+
+    #[test]
+    fn uint8_npy_images_read_like_8_bit_pngs() {
+        let d = dir();
+        let p = d.path().join("img.npy");
+        let mut bytes = npy::encode_header(npy::Dtype::U8, &[2, 2]);
+        bytes.extend_from_slice(&[0, 51, 255, 128]);
+        std::fs::write(&p, &bytes).unwrap();
+        let img = read_image(&p).unwrap();
+        assert_eq!(img.shape(), &[2, 2]);
+        let want = [0.0, 0.2, 1.0, 128.0 / 255.0];
+        for (a, b) in img.iter().zip(want) {
+            assert!((a - b).abs() < 1e-7, "{a} vs {b}");
+        }
+        // read_array keeps the stored values
+        match read_array(&p).unwrap() {
+            AnyArray::Real(a) => assert_eq!(a[[1, 0]], 255.0),
+            AnyArray::Complex(_) => panic!("real expected"),
+        }
     }
 
     #[test]
