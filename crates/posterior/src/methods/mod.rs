@@ -359,11 +359,10 @@ pub fn simulate(
         )),
     };
     // a finite image can still overflow: e.g. `gaussian:sigma=3e38`
-    let overflow = match &y {
-        AnyArray::Real(r) => r.iter().filter(|v| !v.is_finite()).count(),
-        AnyArray::Complex(c) => c.iter().filter(|v| !v.is_finite()).count(),
-    };
-    if overflow > 0 {
+    if let Err(Error::NonFinite {
+        count: overflow, ..
+    }) = crate::io::check_finite_any("simulated measurements", &y)
+    {
         return Err(Error::param(
             "noise",
             format!(
