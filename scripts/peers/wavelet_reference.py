@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference coefficients for crates/posterior/tests/transforms.rs from PyWavelets.
+"""Reference coefficients for crates/posterior/tests/suite/transforms.rs from PyWavelets.
 
 Prints Rust constants: pywt.wavedec2(x, wavelet, mode="periodization", level=L) laid out by
 pywt.coeffs_to_array (approximation top-left; per level 'ad' top-right, 'da' bottom-left,

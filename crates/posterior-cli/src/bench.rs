@@ -133,12 +133,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (mut res, _, _) = bench_once(&args.operator, &args.noise, &args.method, &x, args.seed)?;
     res.input = args.input.clone();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&res).map_err(|e| Error::param("json", e.to_string()))?
-        );
+        crate::print_line(
+            serde_json::to_string(&res).map_err(|e| Error::param("json", e.to_string()))?,
+        )?;
     } else {
-        println!(
+        crate::print_line(format_args!(
             "{} | {} | {} on {}: PSNR {:.2} dB, SSIM {}, {:.3} s, {} iterations ({} A, {} A^H), {}",
             res.operator,
             res.noise,
@@ -151,7 +150,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             res.forward_applications,
             res.adjoint_applications,
             res.termination
-        );
+        ))?;
     }
     Ok(())
 }

@@ -218,11 +218,45 @@ fn run(cli: Cli) -> Result<()> {
             &out,
             npy.as_deref(),
         ),
-        Command::List => {
-            println!("{}", help::catalogue());
-            Ok(())
+        Command::List => print_line(help::catalogue()),
+    }
+}
+
+/// Write `text` and a newline to stdout. A closed pipe (`posterior list | head -1`) or a
+/// full disk is an error with a message and exit code 2, where `println!` would panic.
+pub fn print_line(text: impl std::fmt::Display) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Io {
+            path: PathBuf::from("<stdout>"),
+            reason: format!("cannot write the result: {e}"),
+        })
+}
+
+/// Write an output array (.npy or .png, atomically). A PNG holds [0, 1] only, so values
+/// outside are clipped; say so on stderr, with how many, as measurements and
+/// unconstrained estimates often leave the range and `.npy` keeps them.
+pub fn write_output(path: &Path, array: &AnyArray) -> Result<()> {
+    io::write_array(path, array)?;
+    if let (Some("png"), AnyArray::Real(a)) = (
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
+        array,
+    ) {
+        let clipped = a.iter().filter(|&&v| !(0.0..=1.0).contains(&v)).count();
+        if clipped > 0 {
+            eprintln!(
+                "note: {clipped} of {} values lie outside [0, 1] and were clipped in the PNG; \
+                 write .npy to keep them",
+                a.len()
+            );
         }
     }
+    Ok(())
 }
 
 /// Parse `HxW` or `CxHxW`.
@@ -258,7 +292,7 @@ fn simulate(operator: &str, noise: &str, input: &str, output: &Path, seed: u64) 
     let noise = NoiseModel::from_spec(&Spec::parse(noise)?)?;
     let op = posterior::ops::build_operator(operator, x.shape())?;
     let y = methods::simulate(&op, &x, &noise, seed)?;
-    io::write_array(output, &y)?;
+    write_output(output, &y)?;
     eprintln!(
         "{}: {} -> {:?} measurements with {} noise (seed {seed}) written to {}",
         op.describe(),
@@ -302,7 +336,7 @@ fn apply(
     } else {
         methods::forward(&op, &data)?
     };
-    io::write_array(output, &out)?;
+    write_output(output, &out)?;
     eprintln!(
         "{}{}: {:?} -> {:?} written to {}",
         op.describe(),
@@ -374,7 +408,7 @@ fn reconstruct(
         Some(r) if json => Some(score_clipped(&out.x, r)?),
         _ => None,
     };
-    io::write_array(output, &out.x)?;
+    write_output(output, &out.x)?;
     eprintln!("{}", out.summary);
     if let Some(line) = line {
         eprintln!("{line}");
@@ -382,7 +416,7 @@ fn reconstruct(
     eprintln!("written to {}", output.display());
     if json {
         let record = run_record(operator, method_text, &op.describe(), output, &out, score);
-        println!("{record}");
+        print_line(record)?;
     }
     Ok(())
 }

@@ -327,11 +327,7 @@ fn print_manifest_entry(path: &Path, ck: &train::Checkpoint, data: &Path) -> Res
         "weights written to {} (manifest entry on stdout)",
         path.display()
     );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&entry).map_err(|e| Error::Spec(e.to_string()))?
-    );
-    Ok(())
+    crate::print_line(serde_json::to_string_pretty(&entry).map_err(|e| Error::Spec(e.to_string()))?)
 }
 
 fn progress_bar(total: u64, hidden: bool) -> ProgressBar {
@@ -512,9 +508,5 @@ fn generative(a: GenArgs, gan: bool) -> Result<()> {
         "weights written to {} (manifest entry on stdout)",
         a.out.display()
     );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&entry).map_err(|e| Error::Spec(e.to_string()))?
-    );
-    Ok(())
+    crate::print_line(serde_json::to_string_pretty(&entry).map_err(|e| Error::Spec(e.to_string()))?)
 }

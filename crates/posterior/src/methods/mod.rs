@@ -496,6 +496,42 @@ pub fn reconstruct(
     if let Some(r) = &opts.reference {
         crate::ops::check_shape(op.domain_shape(), r.shape(), "reference vs operator domain")?;
     }
+    let out = dispatch(op_spec, op, y, method, &mut opts)?;
+    if let (Some(path), true) = (&opts.json_log, out.termination == "direct") {
+        write_direct_log(path, method, &out)?;
+    }
+    Ok(out)
+}
+
+/// The JSON log of a direct method (no iterations): its summary line alone, in the form
+/// an iterative run ends its log with, so a `--log` file always exists and parses the
+/// same way.
+fn write_direct_log(path: &std::path::Path, method: &Spec, out: &Outcome) -> Result<()> {
+    use std::io::Write;
+    let line = serde_json::json!({
+        "summary": {
+            "solver": method.name,
+            "iterations": 0,
+            "termination": { "reason": "direct" },
+            "message": out.summary,
+            "forward": out.counts.forward,
+            "adjoint": out.counts.adjoint,
+            "seconds": out.seconds,
+        }
+    });
+    crate::io::atomic_write(path, |w| {
+        serde_json::to_writer(&mut *w, &line)?;
+        w.write_all(b"\n")
+    })
+}
+
+fn dispatch(
+    op_spec: &Spec,
+    op: &AnyOperator,
+    y: &AnyArray,
+    method: &Spec,
+    opts: &mut RunOptions,
+) -> Result<Outcome> {
     match method.name.as_str() {
         "adjoint" => {
             method.args(&[])?;
@@ -529,22 +565,22 @@ pub fn reconstruct(
         "mle" => {
             let params = MleParams::from_spec(method)?;
             match op {
-                AnyOperator::Real(a) => run_mle(a, y, &params, &mut opts),
-                AnyOperator::RealToComplex(a) => run_mle(a, y, &params, &mut opts),
-                AnyOperator::Complex(a) => run_mle(a, y, &params, &mut opts),
+                AnyOperator::Real(a) => run_mle(a, y, &params, opts),
+                AnyOperator::RealToComplex(a) => run_mle(a, y, &params, opts),
+                AnyOperator::Complex(a) => run_mle(a, y, &params, opts),
             }
         }
-        name @ ("tikhonov" | "tv" | "wavelet" | "dct") => map::run(name, op, y, method, &mut opts),
+        name @ ("tikhonov" | "tv" | "wavelet" | "dct") => map::run(name, op, y, method, opts),
         name @ ("pnp-admm" | "pnp-hqs" | "pnp-drs" | "pnp-pgd" | "dpir" | "red") => {
-            pnp::run(name, op_spec, op, y, method, &mut opts)
+            pnp::run(name, op_spec, op, y, method, opts)
         }
-        "nlm" | "bm3d" | "wnnm" => run_denoiser(op_spec, y, method, &opts),
+        "nlm" | "bm3d" | "wnnm" => run_denoiser(op_spec, y, method, opts),
         other if registered(other).is_some() => {
             let entry = registered(other).expect("checked above");
-            (entry.run)(op_spec, op, y, method, &mut opts)
+            (entry.run)(op_spec, op, y, method, opts)
         }
         other if crate::denoise::denoisers().iter().any(|d| d.name == other) => {
-            run_denoiser(op_spec, y, method, &opts)
+            run_denoiser(op_spec, y, method, opts)
         }
         other => {
             let names: Vec<&str> = methods().iter().map(|m| m.name).collect();

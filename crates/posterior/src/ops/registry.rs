@@ -1,5 +1,5 @@
 //! The one list of forward operators. Adding an operator is adding one entry here; the
-//! conformance tests (`tests/conformance.rs`) sweep every entry's example specs, and the
+//! conformance tests (`tests/suite/conformance.rs`) sweep every entry's example specs, and the
 //! command line builds operators from the same entries.
 
 use super::{BoxOp, Identity, LinearOperator};

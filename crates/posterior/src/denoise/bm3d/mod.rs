@@ -777,7 +777,7 @@ mod tests {
         // classic profile returns constants to float precision; the refined one's Wiener
         // stage shrinks a group mean by b²/(b² + μ²σ²v) with exact variances v of
         // overlapping blocks, a bias of order 1e-4 here that is not what this test is about
-        // (`tests/denoisers.rs` bounds it).
+        // (`tests/suite/denoisers.rs` bounds it).
         let (h, w) = (24, 20);
         let mut y = ArrayD::<f32>::zeros(IxDyn(&[3, h, w]));
         for (ch, v) in [0.2f32, 0.7, 0.45].iter().enumerate() {

@@ -679,7 +679,7 @@ fn registry_specs_build_and_refuse() {
     assert!(real("dct:block=4", &[12, 10]).is_err());
 }
 
-/// Timings for the report: `cargo test -p posterior --test transforms -- --ignored --nocapture`.
+/// Timings for the report: `cargo test -p posterior --test suite transforms:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "timing, not a check"]
 fn timing() {

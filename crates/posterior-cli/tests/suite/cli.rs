@@ -680,3 +680,92 @@ fn tiny_images_are_scored_without_ssim_and_bundled_names_take_the_size_suffix() 
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error_not_a_panic() {
+    // /dev/full accepts the open and fails every write (ENOSPC), like a closed pipe fails
+    // with EPIPE; `println!` would panic on either.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let Ok(full) = full else {
+        panic!("/dev/full is needed by this test (Linux)");
+    };
+    let o = bin()
+        .arg("list")
+        .stdout(full)
+        .output()
+        .expect("binary runs");
+    assert_clean_error(&o, "cannot write the result");
+}
+
+#[test]
+fn direct_methods_write_their_log_and_png_outputs_report_clipping() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = test_image(dir.path());
+    let y = dir.path().join("y.png");
+    // noise of 0.2 leaves [0, 1]: the PNG measurements are clipped, and the note says so
+    let o = run(&[
+        "simulate",
+        "--operator",
+        "denoise",
+        "--noise",
+        "gaussian:sigma=0.2",
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        y.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("were clipped in the PNG"),
+        "{}",
+        stderr(&o)
+    );
+    // within [0, 1] there is no note
+    let y2 = dir.path().join("y2.png");
+    let o = run(&[
+        "simulate",
+        "--operator",
+        "denoise",
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        y2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("clipped"), "{}", stderr(&o));
+
+    // a direct method with --log writes its summary line
+    let ynpy = dir.path().join("y.npy");
+    let o = run(&[
+        "simulate",
+        "--operator",
+        "blur:kernel=gaussian,size=5,std=1",
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        ynpy.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = dir.path().join("log.jsonl");
+    let o = run(&[
+        "reconstruct",
+        "--operator",
+        "blur:kernel=gaussian,size=5,std=1",
+        "--measurements",
+        ynpy.to_str().unwrap(),
+        "--method",
+        "adjoint",
+        "--output",
+        dir.path().join("xa.npy").to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).expect("the log exists");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["summary"]["iterations"], 0, "{text}");
+    assert_eq!(v["summary"]["termination"]["reason"], "direct", "{text}");
+    assert_eq!(v["summary"]["adjoint"], 1, "{text}");
+}
