@@ -27,6 +27,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Content fingerprint (sha256, hex) of a sequence of f32 arrays, each given as its shape
+/// and its values in row-major order. Training checkpoints record it for their data, so a
+/// resume on files that kept their names but changed content is refused.
+pub fn fingerprint_f32<'a>(parts: impl IntoIterator<Item = (&'a [usize], &'a [f32])>) -> String {
+    let mut h = Sha256::new();
+    let mut buf = Vec::new();
+    for (shape, values) in parts {
+        buf.clear();
+        buf.extend_from_slice(&(shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            buf.extend_from_slice(&(d as u64).to_le_bytes());
+        }
+        buf.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        h.update(&buf);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Serialize parameter sets to safetensors bytes: each set's arrays are stored as
 /// `prefix + name`; `meta` is written to the header next to the format version.
 ///

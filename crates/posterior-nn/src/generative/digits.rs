@@ -53,6 +53,15 @@ fn format_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 impl ImageStack {
+    /// Content fingerprint: sha256 of the stack's shape `[n, height, width]` and values
+    /// ([`crate::weights::fingerprint_f32`]).
+    pub fn fingerprint(&self) -> String {
+        crate::weights::fingerprint_f32([(
+            &[self.n, self.height, self.width][..],
+            self.data.as_slice(),
+        )])
+    }
+
     /// Read `.npy` or IDX (`.gz` allowed) images.
     pub fn load(path: &Path) -> Result<Self> {
         let name = path

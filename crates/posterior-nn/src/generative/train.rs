@@ -144,6 +144,10 @@ pub struct GenCheckpoint {
     pub evals: Vec<GenEval>,
     /// Training data (file name and image count).
     pub data: String,
+    /// Content fingerprint of the training images ([`ImageStack::fingerprint`]); `None` in
+    /// checkpoints written before it was recorded (then only the name is checked, and the
+    /// resumed run records it).
+    pub data_sha256: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +157,8 @@ struct Meta {
     adam_t: Vec<u64>,
     evals: Vec<GenEval>,
     data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_sha256: Option<String>,
 }
 
 /// Architecture name of generative checkpoints.
@@ -193,6 +199,7 @@ impl GenCheckpoint {
             state,
             evals: vec![],
             data,
+            data_sha256: None,
         })
     }
 
@@ -204,6 +211,7 @@ impl GenCheckpoint {
             adam_t: self.sets.iter().map(|s| s.2.t).collect(),
             evals: self.evals.clone(),
             data: self.data.clone(),
+            data_sha256: self.data_sha256.clone(),
         };
         let names: Vec<[String; 3]> = self
             .sets
@@ -263,6 +271,7 @@ impl GenCheckpoint {
         }
         ck.step = meta.step;
         ck.evals = meta.evals;
+        ck.data_sha256 = meta.data_sha256;
         Ok(ck)
     }
 
@@ -515,12 +524,25 @@ pub fn train_generative(
                 format!("the checkpoint trained on {}, not {data_name}", ck.data),
             ));
         }
+        let fingerprint = data.fingerprint();
+        if let Some(h) = ck.data_sha256.as_ref().filter(|h| **h != fingerprint) {
+            return Err(Error::param(
+                "resume",
+                format!(
+                    "{data_name} has the checkpoint's name but other content \
+                     (sha256 {fingerprint}, the checkpoint's {h})"
+                ),
+            ));
+        }
         on_event(&GenEvent::Resumed { step: ck.step });
         let mut ck = ck;
         ck.config.steps = config.steps;
+        ck.data_sha256 = Some(fingerprint);
         ck
     } else {
-        GenCheckpoint::fresh(config, data_name)?
+        let mut ck = GenCheckpoint::fresh(config, data_name)?;
+        ck.data_sha256 = Some(data.fingerprint());
+        ck
     };
     let start = Instant::now();
     let first = ck.step;

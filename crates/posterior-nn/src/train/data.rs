@@ -19,6 +19,21 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// Content fingerprint: sha256 of every image's shape and values, in order
+    /// ([`crate::weights::fingerprint_f32`]).
+    pub fn fingerprint(&self) -> String {
+        let owned: Vec<Array2<f32>> = self
+            .images
+            .iter()
+            .map(|im| im.as_standard_layout().into_owned())
+            .collect();
+        crate::weights::fingerprint_f32(
+            owned
+                .iter()
+                .map(|im| (im.shape(), im.as_slice().expect("standard layout"))),
+        )
+    }
+
     /// Every `.png` file in `dir` (colour images are reduced to luminance with the
     /// weights 0.2125 R + 0.7154 G + 0.0721 B, scikit-image's `rgb2gray`, within 2e-4 of
     /// Rec. 709's). Errors when there is none or one

@@ -158,6 +158,10 @@ pub struct Checkpoint {
     pub history: Vec<HistoryEntry>,
     /// Training image names.
     pub data: Vec<String>,
+    /// Content fingerprint of the training images ([`ImageSet::fingerprint`]); `None` in
+    /// checkpoints written before it was recorded (then only the names are checked, and
+    /// the resumed run records it).
+    pub data_sha256: Option<String>,
 }
 
 /// Architecture name of checkpoints.
@@ -170,6 +174,8 @@ struct CheckpointMeta {
     adam_t: u64,
     history: Vec<HistoryEntry>,
     data: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_sha256: Option<String>,
 }
 
 impl Checkpoint {
@@ -181,6 +187,7 @@ impl Checkpoint {
             adam_t: self.adam.t,
             history: self.history.clone(),
             data: self.data.clone(),
+            data_sha256: self.data_sha256.clone(),
         };
         let json = serde_json::to_string(&meta).map_err(|e| Error::Spec(e.to_string()))?;
         let net =
@@ -228,6 +235,7 @@ impl Checkpoint {
             adam,
             history: meta.history,
             data: meta.data,
+            data_sha256: meta.data_sha256,
         })
     }
 }
@@ -398,6 +406,20 @@ pub fn train_denoiser(
                 ),
             ));
         }
+        let fingerprint = data.fingerprint();
+        match &ck.data_sha256 {
+            Some(h) if *h != fingerprint => {
+                return Err(Error::param(
+                    "data",
+                    format!(
+                        "the images {:?} have the checkpoint's names but other content \
+                         (sha256 {fingerprint}, the checkpoint's {h})",
+                        data.names
+                    ),
+                ));
+            }
+            _ => ck.data_sha256 = Some(fingerprint),
+        }
         if config.steps < ck.step {
             return Err(Error::param(
                 "steps",
@@ -432,6 +454,7 @@ pub fn train_denoiser(
             params,
             history: Vec::new(),
             data: data.names.clone(),
+            data_sha256: Some(data.fingerprint()),
         }
     };
     let cfg = ck.config.clone();

@@ -195,6 +195,22 @@ fn resume_continues_bit_for_bit() {
         .err()
         .unwrap();
         assert!(err.to_string().contains("other settings"), "{err}");
+        // The same file name and count with other content cannot resume either.
+        let mut edited = toy_data();
+        edited.data[10] += 0.01;
+        let err = train_generative(
+            &c,
+            &edited,
+            None,
+            &posterior_nn::cpu(),
+            &dir.path().join("b.ckpt"),
+            true,
+            &mut |_| {},
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("other content"), "{err}");
     }
 }
 

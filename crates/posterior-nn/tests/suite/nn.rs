@@ -192,6 +192,42 @@ fn resume_continues_bit_for_bit() {
     let err = train::train_denoiser(&cfg, &other, None, &dev, &split, true, &mut |_| {}, None)
         .unwrap_err();
     assert!(err.to_string().contains("trained on"), "{err}");
+    // ... and so is data with the same names but other content.
+    let mut edited = tiny_images();
+    edited.images[1][[3, 5]] += 0.01;
+    let err = train::train_denoiser(&cfg, &edited, None, &dev, &split, true, &mut |_| {}, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("other content"), "{err}");
+}
+
+/// Checkpoints written before the data fingerprint was recorded still resume (by names),
+/// and the resumed run records the fingerprint.
+#[test]
+fn checkpoints_without_a_data_fingerprint_resume_and_record_it() {
+    let set = tiny_images();
+    let dev = posterior_nn::cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.ckpt");
+    let cfg = quick_config(3);
+    let out =
+        train::train_denoiser(&cfg, &set, None, &dev, &path, false, &mut |_| {}, None).unwrap();
+    assert_eq!(out.checkpoint.data_sha256, Some(set.fingerprint()));
+    let mut old = out.checkpoint;
+    old.data_sha256 = None;
+    old.save(&path).unwrap();
+    assert_eq!(Checkpoint::load(&path).unwrap().data_sha256, None);
+    let cfg = quick_config(5);
+    let out =
+        train::train_denoiser(&cfg, &set, None, &dev, &path, true, &mut |_| {}, None).unwrap();
+    assert_eq!(out.checkpoint.step, 5);
+    assert_eq!(
+        Checkpoint::load(&path).unwrap().data_sha256,
+        Some(set.fingerprint())
+    );
+    // the fingerprint sees content, not only names and shapes
+    let mut edited = tiny_images();
+    edited.images[0][[0, 0]] = 0.0;
+    assert_ne!(edited.fingerprint(), set.fingerprint());
 }
 
 /// A resumed run with a new peak learning rate starts a fresh warm-up and cosine phase at
