@@ -62,7 +62,8 @@ def main():
                     help="denoiser spec run through `posterior reconstruct` (repeatable)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    import bm3d
+    if not a.skip_package:
+        import bm3d  # only the package's own runs need it
 
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="bm3d_ref_"))
     out.mkdir(parents=True, exist_ok=True)
