@@ -83,7 +83,8 @@ enum Command {
         /// Ground truth for per-iteration PSNR in the log and a final score.
         #[arg(long)]
         reference: Option<PathBuf>,
-        /// Write one JSON object per iteration to this file.
+        /// Write one JSON object per iteration to this file, then a summary line (direct
+        /// methods such as `fbp` or `bm3d` write the summary line alone).
         #[arg(long)]
         log: Option<PathBuf>,
         /// Hide the progress bar.

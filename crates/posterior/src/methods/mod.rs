@@ -247,7 +247,8 @@ pub struct RunOptions {
     pub reference: Option<ArrayD<f32>>,
     /// Called after every iteration (progress display).
     pub progress: Option<ProgressFn>,
-    /// Write one JSON object per iteration to this file.
+    /// Write one JSON object per iteration to this file, then a summary line; a direct
+    /// method (no iterations) writes the summary line alone.
     pub json_log: Option<PathBuf>,
     /// Raised to stop an iterative method early (Ctrl-C).
     pub interrupt: Option<Arc<AtomicBool>>,
