@@ -22,13 +22,13 @@ impl ImageSet {
     /// Content fingerprint: sha256 of every image's shape and values, in order
     /// ([`crate::weights::fingerprint_f32`]).
     pub fn fingerprint(&self) -> String {
-        let owned: Vec<Array2<f32>> = self
+        let standard: Vec<_> = self
             .images
             .iter()
-            .map(|im| im.as_standard_layout().into_owned())
+            .map(|im| im.as_standard_layout())
             .collect();
         crate::weights::fingerprint_f32(
-            owned
+            standard
                 .iter()
                 .map(|im| (im.shape(), im.as_slice().expect("standard layout"))),
         )
