@@ -241,13 +241,7 @@ pub fn print_line(text: impl std::fmt::Display) -> Result<()> {
 /// unconstrained estimates often leave the range and `.npy` keeps them.
 pub fn write_output(path: &Path, array: &AnyArray) -> Result<()> {
     io::write_array(path, array)?;
-    if let (Some("png"), AnyArray::Real(a)) = (
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref(),
-        array,
-    ) {
+    if let (Some("png"), AnyArray::Real(a)) = (io::extension(path).as_deref(), array) {
         let clipped = a.iter().filter(|&&v| !(0.0..=1.0).contains(&v)).count();
         if clipped > 0 {
             eprintln!(

@@ -60,7 +60,7 @@ impl AnyArray {
 }
 
 /// The lower-cased extension of `path`, if any.
-fn extension(path: &Path) -> Option<String> {
+pub fn extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
