@@ -80,9 +80,16 @@ enum Command {
         /// Image shape HxW (or CxHxW) when it cannot be inferred from the measurements.
         #[arg(long)]
         shape: Option<String>,
-        /// Ground truth for per-iteration PSNR in the log and a final score.
+        /// Noise model of the measurements when known, e.g. `gaussian:sigma=0.01` or
+        /// `poisson:peak=100`: it sets the default regularization weight and denoiser levels,
+        /// which are otherwise estimated from the measurements (not possible for
+        /// compressed-sensing data, where the methods then ask for it).
         #[arg(long)]
-        reference: Option<PathBuf>,
+        noise: Option<String>,
+        /// Ground truth for per-iteration PSNR in the log and a final score (.png or .npy,
+        /// or the name of a bundled image).
+        #[arg(long)]
+        reference: Option<String>,
         /// Write one JSON object per iteration to this file, then a summary line (direct
         /// methods such as `fbp` or `bm3d` write the summary line alone).
         #[arg(long)]
@@ -182,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
             method,
             output,
             shape,
+            noise,
             reference,
             log,
             quiet,
@@ -192,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
             &method,
             &output,
             shape.as_deref(),
+            noise.as_deref(),
             reference.as_deref(),
             log.as_deref(),
             quiet,
@@ -350,7 +359,8 @@ fn reconstruct(
     method: &str,
     output: &Path,
     shape: Option<&str>,
-    reference: Option<&Path>,
+    noise: Option<&str>,
+    reference: Option<&str>,
     log: Option<&Path>,
     quiet: bool,
     json: bool,
@@ -363,9 +373,13 @@ fn reconstruct(
     let domain = domain_for(&spec, y.shape(), shape)?;
     let entry = posterior::ops::registry::find_entry(&spec.name)?;
     let op = (entry.build)(&spec, &domain)?;
+    let noise = match noise {
+        Some(text) => Some(NoiseModel::from_spec(&Spec::parse(text)?)?),
+        None => None,
+    };
     let reference = match reference {
         Some(p) => {
-            let r = read_image_checked(p)?;
+            let r = bench::load_input(p)?;
             posterior::ops::check_shape(
                 op.domain_shape(),
                 r.shape(),
@@ -377,6 +391,7 @@ fn reconstruct(
     };
     let mut opts = RunOptions {
         reference: reference.clone(),
+        noise,
         ..RunOptions::default()
     };
     if let Some(p) = log {

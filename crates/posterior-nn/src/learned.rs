@@ -8,7 +8,7 @@
 //! row/column before the network's 2x2 unshuffle and cropping afterwards.
 
 use burn_tensor::{Device, Tensor, TensorData};
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Axis, Ix4, IxDyn, Slice};
 use posterior::denoise::{Denoiser, DenoiserEntry, check_input};
 use posterior::spec::Spec;
 use posterior::{Error, Result};
@@ -33,6 +33,7 @@ pub struct LearnedDenoiser {
     params: ParamSet,
     device: Device,
     origin: String,
+    ensemble: usize,
 }
 
 impl LearnedDenoiser {
@@ -50,7 +51,21 @@ impl LearnedDenoiser {
             params,
             device,
             origin: origin.to_string(),
+            ensemble: 1,
         })
+    }
+
+    /// Denoise through the [`Denoiser`] trait with the geometric self-ensemble of `k`
+    /// flips/rotations (1 to 8; see [`run_ensemble`](Self::run_ensemble)).
+    pub fn with_ensemble(mut self, k: usize) -> Result<Self> {
+        if !(1..=8).contains(&k) {
+            return Err(Error::param(
+                "ensemble",
+                format!("the number of flips/rotations must be 1 to 8, got {k}"),
+            ));
+        }
+        self.ensemble = k;
+        Ok(self)
     }
 
     /// Load from a parsed weight file, checking its architecture and every array.
@@ -96,10 +111,26 @@ impl LearnedDenoiser {
     /// entry point asks for `sigma > 0` like every denoiser). Non-finite input, or a `sigma`
     /// that is negative or not finite, is an error, as is a non-finite output.
     pub fn run(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
+        self.run_ensemble(y, sigma, 1)
+    }
+
+    /// [`run`](Self::run) averaged over the first `k` (1 to 8) of the eight flips and
+    /// rotations of the image (the geometric self-ensemble of Timofte et al., CVPR 2016,
+    /// "Seven ways to improve example-based single image super resolution"): each
+    /// transformed copy is denoised and transformed back, and the results are averaged.
+    /// `k = 1` is the plain network; `k = 8` costs eight passes. The order is identity,
+    /// the two flips, the half turn, then the four that exchange the axes.
+    pub fn run_ensemble(&self, y: ArrayViewD<f32>, sigma: f32, k: usize) -> Result<ArrayD<f32>> {
         if !(sigma.is_finite() && sigma >= 0.0) {
             return Err(Error::param(
                 "sigma",
                 format!("the noise level must be finite and >= 0, got {sigma}"),
+            ));
+        }
+        if !(1..=8).contains(&k) {
+            return Err(Error::param(
+                "ensemble",
+                format!("the number of flips/rotations must be 1 to 8, got {k}"),
             ));
         }
         posterior::io::check_finite("denoiser input", y.view())?;
@@ -112,44 +143,126 @@ impl LearnedDenoiser {
             });
         }
         let per = if self.config.channels == 1 { 1 } else { c };
-        let (hp, wp) = (h + h % 2, w + w % 2);
         // Stack the channels as a batch (gray network) or keep them (colour network).
-        let n = c / per;
-        let mut data = Vec::with_capacity(c * hp * wp);
-        let y3 = y
-            .to_shape(IxDyn(&[c, h, w]))
+        let y4 = y
+            .to_shape(IxDyn(&[c / per, per, h, w]))
+            .map_err(|e| Error::param("image", e.to_string()))?
+            .into_dimensionality::<Ix4>()
             .map_err(|e| Error::param("image", e.to_string()))?;
-        for k in 0..c {
-            let plane = y3.index_axis(Axis(0), k);
-            for i in 0..hp {
-                let ii = if i < h { i } else { h - 2.min(h) };
-                for j in 0..wp {
-                    let jj = if j < w { j } else { w - 2.min(w) };
-                    data.push(plane[[ii, jj]]);
-                }
-            }
+        let mut sum = Array4::<f32>::zeros((c / per, per, h, w));
+        for t in &DIHEDRAL[..k] {
+            let out = self.forward_planes(t.apply(y4.view()), sigma)?;
+            sum += &t.invert(out.view());
         }
-        let t = Tensor::<4>::from_data(TensorData::new(data, [n, per, hp, wp]), &self.device);
-        let out = self.forward_batch(t, &vec![sigma; n], &self.device);
-        let v = to_vec(out)?;
-        let full = ArrayD::from_shape_vec(IxDyn(&[c, hp, wp]), v)
-            .map_err(|e| Error::param("network output", e.to_string()))?;
-        let cropped = full
-            .slice_axis(Axis(1), Slice::from(..h))
-            .slice_axis(Axis(2), Slice::from(..w))
-            .to_owned();
-        let out = cropped
+        if k > 1 {
+            sum /= k as f32;
+        }
+        let out = sum
+            .into_dyn()
             .into_shape_with_order(IxDyn(y.shape()))
             .map_err(|e| Error::param("network output", e.to_string()))?;
         posterior::io::check_finite("network output", out.view())?;
         Ok(out)
     }
+
+    /// The network on a stack `[N, C, H, W]` at one level: odd sides are mirrored by one
+    /// row/column before the 2x2 unshuffle and cropped afterwards.
+    fn forward_planes(&self, y: ArrayView4<f32>, sigma: f32) -> Result<Array4<f32>> {
+        let (n, per, h, w) = y.dim();
+        let (hp, wp) = (h + h % 2, w + w % 2);
+        let mut data = Vec::with_capacity(n * per * hp * wp);
+        for b in 0..n {
+            for ch in 0..per {
+                let plane = y.index_axis(Axis(0), b);
+                let plane = plane.index_axis(Axis(0), ch);
+                for i in 0..hp {
+                    let ii = if i < h { i } else { h - 2.min(h) };
+                    for j in 0..wp {
+                        let jj = if j < w { j } else { w - 2.min(w) };
+                        data.push(plane[[ii, jj]]);
+                    }
+                }
+            }
+        }
+        let t = Tensor::<4>::from_data(TensorData::new(data, [n, per, hp, wp]), &self.device);
+        let out = self.forward_batch(t, &vec![sigma; n], &self.device);
+        let full = Array4::from_shape_vec((n, per, hp, wp), to_vec(out)?)
+            .map_err(|e| Error::param("network output", e.to_string()))?;
+        Ok(full
+            .slice_axis(Axis(2), Slice::from(..h))
+            .slice_axis(Axis(3), Slice::from(..w))
+            .to_owned())
+    }
+}
+
+/// One of the eight flips/rotations of the last two axes: transpose first (if `swap`),
+/// then reverse the rows and/or the columns.
+#[derive(Clone, Copy, Debug)]
+struct Dihedral {
+    swap: bool,
+    flip_rows: bool,
+    flip_cols: bool,
+}
+
+const fn dihedral(swap: bool, flip_rows: bool, flip_cols: bool) -> Dihedral {
+    Dihedral {
+        swap,
+        flip_rows,
+        flip_cols,
+    }
+}
+
+/// The ensemble order: identity, the two flips, the half turn, then the axis-exchanging four.
+const DIHEDRAL: [Dihedral; 8] = [
+    dihedral(false, false, false),
+    dihedral(false, false, true),
+    dihedral(false, true, false),
+    dihedral(false, true, true),
+    dihedral(true, false, false),
+    dihedral(true, false, true),
+    dihedral(true, true, false),
+    dihedral(true, true, true),
+];
+
+impl Dihedral {
+    fn flip<'a>(&self, mut v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
+        if self.flip_rows {
+            v.invert_axis(Axis(2));
+        }
+        if self.flip_cols {
+            v.invert_axis(Axis(3));
+        }
+        v
+    }
+
+    fn swap<'a>(&self, v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
+        if self.swap {
+            v.permuted_axes([0, 1, 3, 2])
+        } else {
+            v
+        }
+    }
+
+    /// The transformed stack.
+    fn apply<'a>(&self, v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
+        self.flip(self.swap(v))
+    }
+
+    /// The inverse transform (flips are their own inverse, then the transpose).
+    fn invert(&self, v: ArrayView4<f32>) -> Array4<f32> {
+        self.swap(self.flip(v)).to_owned()
+    }
 }
 
 impl Denoiser for LearnedDenoiser {
     fn describe(&self) -> String {
+        let ensemble = if self.ensemble > 1 {
+            format!(", x{} ensemble", self.ensemble)
+        } else {
+            String::new()
+        };
         format!(
-            "learned({} {}x{}, {})",
+            "learned({} {}x{}, {}{ensemble})",
             DenoiserConfig::KIND,
             self.config.depth,
             self.config.features,
@@ -159,7 +272,7 @@ impl Denoiser for LearnedDenoiser {
 
     fn denoise(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
         check_input(&y, sigma, 2)?;
-        self.run(y, sigma)
+        self.run_ensemble(y, sigma, self.ensemble)
     }
 }
 
@@ -277,16 +390,21 @@ pub const KEYS: &[(&str, &str)] = &[
         "weight file from `posterior train denoiser` (default: the shipped gray denoiser)",
     ),
     ("device", "cpu (default), or vulkan in a gpu-vulkan build"),
+    (
+        "ensemble",
+        "average over 1 (default) to 8 flips/rotations of the input (8: the x8 self-ensemble, 8x the time)",
+    ),
 ];
 
 fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
-    let args = spec.args(&["weights", "device"])?;
+    let args = spec.args(&["weights", "device", "ensemble"])?;
     let device = crate::device_by_name(args.str_opt("device").unwrap_or("cpu"))?;
+    let ensemble = args.usize_in("ensemble", 1, 1, 8)?;
     let d = match args.str_opt("weights") {
         Some(path) => LearnedDenoiser::load(std::path::Path::new(path), device)?,
         None => LearnedDenoiser::shipped(device)?,
     };
-    Ok(Box::new(d))
+    Ok(Box::new(d.with_ensemble(ensemble)?))
 }
 
 /// The registry entry of `learned`.

@@ -769,3 +769,55 @@ fn direct_methods_write_their_log_and_png_outputs_report_clipping() {
     assert_eq!(v["summary"]["termination"]["reason"], "direct", "{text}");
     assert_eq!(v["summary"]["adjoint"], 1, "{text}");
 }
+
+#[test]
+fn reconstruct_takes_the_noise_model_and_a_bundled_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let y = dir.path().join("y.npy");
+    let op = "cs:ratio=0.3,kind=fast,seed=2";
+    let o = run(&[
+        "simulate",
+        "--operator",
+        op,
+        "--noise",
+        "gaussian:sigma=0.01",
+        "--input",
+        "camera",
+        "--output",
+        y.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let xhat = dir.path().join("xhat.npy");
+    let reconstruct = |extra: &[&str]| {
+        let mut args = vec![
+            "reconstruct",
+            "--operator",
+            op,
+            "--measurements",
+            y.to_str().unwrap(),
+            "--shape",
+            "256x256",
+            "--method",
+            "tv:iters=30",
+            "--output",
+            xhat.to_str().unwrap(),
+            "--reference",
+            "camera",
+            "--quiet",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Compressed-sensing data cannot tell their own noise level: a clear error, no output.
+    assert_clean_error(&reconstruct(&[]), "--noise gaussian:sigma=");
+    assert!(!xhat.exists());
+    let o = reconstruct(&["--noise", "gaussian:sigma=0.01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let psnr = v["psnr"].as_f64().unwrap();
+    assert!(psnr > 28.0, "TV on 30% CS of camera: {psnr}");
+    assert!(stderr(&o).contains("lambda = 1.000e-3"), "{}", stderr(&o));
+    assert_clean_error(&reconstruct(&["--noise", "gausian:sigma=0.01"]), "gausian");
+    assert_clean_error(&reconstruct(&["--noise", "gaussian:sigma=-1"]), "sigma");
+}

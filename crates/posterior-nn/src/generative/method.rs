@@ -53,11 +53,14 @@ fn run(
     }
     let mut params = CsgmParams::from_spec(&solver_spec)?;
     if params.sigma.is_none() {
-        params.sigma = match opts.noise.as_ref() {
-            Some(n) if !matches!(n, posterior::noise::NoiseModel::None) => {
-                Some(posterior::methods::map::noise_level(Some(n), y, None))
-            }
-            _ => {
+        let known = opts
+            .noise
+            .as_ref()
+            .filter(|n| !matches!(n, posterior::noise::NoiseModel::None))
+            .and_then(|n| posterior::methods::map::noise_level(Some(n), y, None, 0));
+        params.sigma = match known {
+            Some(s) => Some(s),
+            None => {
                 return Err(Error::param(
                     "sigma",
                     format!(

@@ -533,3 +533,71 @@ fn run_refuses_bad_levels_and_non_finite_input() {
     let e = d.run(bad.view(), 0.1).unwrap_err().to_string();
     assert!(e.contains("non-finite"), "{e}");
 }
+
+fn nonlinear_tiny() -> LearnedDenoiser {
+    let cfg = tiny();
+    let mut params = cfg.init(&mut posterior::rng(5)).unwrap();
+    for p in &mut params.params {
+        p.data.iter_mut().for_each(|v| *v *= 3.0);
+    }
+    LearnedDenoiser::new(cfg, params, posterior_nn::cpu(), "test").unwrap()
+}
+
+fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn self_ensemble_averages_the_flips_and_rotations() {
+    let d = nonlinear_tiny();
+    let y = random(&[10, 14], 7, 1.0).mapv(|v| v + 0.5);
+    let s = 0.1;
+    // One pass is the network itself.
+    assert_eq!(
+        d.run_ensemble(y.view(), s, 1).unwrap(),
+        d.run(y.view(), s).unwrap()
+    );
+    // Two passes: the mean of the network and of its mirror image through the column flip.
+    let flip = |a: &ArrayD<f32>| {
+        let mut v = a.view();
+        v.invert_axis(ndarray::Axis(1));
+        v.to_owned()
+    };
+    let transpose = |a: &ArrayD<f32>| a.view().reversed_axes().to_owned();
+    let two = d.run_ensemble(y.view(), s, 2).unwrap();
+    let by_hand = (d.run(y.view(), s).unwrap() + flip(&d.run(flip(&y).view(), s).unwrap())) / 2.0;
+    assert!(max_abs_diff(&two, &by_hand) < 1e-6);
+    // The network alone is not equivariant; its eight-fold ensemble is, to rounding.
+    let plain = d.run(y.view(), s).unwrap();
+    assert!(max_abs_diff(&transpose(&plain), &d.run(transpose(&y).view(), s).unwrap()) > 1e-3);
+    let eight = d.run_ensemble(y.view(), s, 8).unwrap();
+    for t in [&flip as &dyn Fn(&ArrayD<f32>) -> ArrayD<f32>, &transpose] {
+        let moved = d.run_ensemble(t(&y).view(), s, 8).unwrap();
+        assert!(max_abs_diff(&t(&eight), &moved) < 1e-5);
+    }
+    // Odd sides and colour keep their shape; the count is checked.
+    let odd = random(&[3, 9, 12], 8, 1.0);
+    assert_eq!(
+        d.run_ensemble(odd.view(), s, 8).unwrap().shape(),
+        &[3, 9, 12]
+    );
+    for k in [0, 9] {
+        let e = d.run_ensemble(y.view(), s, k).unwrap_err().to_string();
+        assert!(e.contains("1 to 8"), "{k}: {e}");
+    }
+    // Through the trait and the spec.
+    let d8 = nonlinear_tiny().with_ensemble(8).unwrap();
+    assert_eq!(d8.denoise(y.view(), s).unwrap(), eight);
+    assert!(d8.describe().contains("x8 ensemble"));
+    posterior_nn::register();
+    let e =
+        posterior::denoise::build_denoiser(&posterior::Spec::parse("learned:ensemble=9").unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(e.contains("ensemble"), "{e}");
+}

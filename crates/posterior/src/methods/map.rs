@@ -289,7 +289,8 @@ impl<O: LinearOperator> Prox<O::Domain> for LsProx<'_, O> {
 /// `σ̂ = median(|(a − b − c + d)/2|)/0.6745` over the 2x2 blocks of the last two axes whose
 /// four entries are all measured (Donoho & Johnstone 1994); for complex (k-space) data the
 /// raw measured entries in the outer corners (beyond 3/8 of each axis from the centre). 1-D data use first differences
-/// of measured pairs, `|a − b|/√2`. Returns `None` when fewer than 16 blocks qualify.
+/// of measured pairs, `|a − b|/√2` (meaningful only when the data are a 1-D signal
+/// itself; see [`noise_level`]). Returns `None` when fewer than 16 blocks qualify.
 pub fn estimate_sigma(y: &AnyArray, measured: Option<&ArrayD<bool>>) -> Option<f64> {
     fn collect<T: Scalar>(
         y: &ArrayD<T>,
@@ -372,11 +373,17 @@ pub fn estimate_sigma(y: &AnyArray, measured: Option<&ArrayD<bool>>) -> Option<f
 
 /// The noise level for the default `λ`: the simulation's Gaussian `σ` when known (for
 /// Poisson noise, `sqrt(mean(y)/peak)`), else [`estimate_sigma`], floored at `1e-3`.
+///
+/// `None` when no noise model is given and `y` cannot be read for its noise: measurements
+/// with fewer axes than the image (`image_ndim`), such as compressed sensing's 1-D random
+/// projections, where neighbouring entries differ by signal, not by noise, or too few
+/// usable 2x2 blocks for the estimate.
 pub fn noise_level(
     noise: Option<&NoiseModel>,
     y: &AnyArray,
     measured: Option<&ArrayD<bool>>,
-) -> f64 {
+    image_ndim: usize,
+) -> Option<f64> {
     let mean_y = || match y {
         AnyArray::Real(r) => {
             r.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / r.len().max(1) as f64
@@ -391,10 +398,37 @@ pub fn noise_level(
         }
         _ => None,
     };
+    let readable = y.shape().len() >= image_ndim;
     known
-        .or_else(|| estimate_sigma(y, measured))
-        .unwrap_or(0.0)
-        .max(1e-3)
+        .or_else(|| readable.then(|| estimate_sigma(y, measured)).flatten())
+        .map(|s| s.max(1e-3))
+}
+
+/// The `α` of a MAP method's default `λ = α σ²` (Tikhonov: its gradient regularizer's).
+fn default_alpha(name: &str) -> f64 {
+    match name {
+        "tv" => ALPHA_TV,
+        "wavelet" | "dct" => ALPHA_L1,
+        _ => ALPHA_TIKHONOV[1],
+    }
+}
+
+/// The error of a method that needs the noise level when [`noise_level`] has none.
+pub fn unknown_noise(method: &str, y: &AnyArray, image_ndim: usize) -> Error {
+    let why = if y.shape().len() < image_ndim {
+        format!(
+            "these {}-D measurements of a {image_ndim}-D image carry no local structure to estimate it from",
+            y.shape().len()
+        )
+    } else {
+        "too few 2x2 blocks of the measurements to estimate it from".to_string()
+    };
+    Error::Spec(format!(
+        "`{method}` needs the noise level of the measurements, which is unknown ({why}): give \
+         the noise model (`--noise gaussian:sigma=...` on the command line, \
+         `RunOptions::noise` in the library) or set the method's regularization weight \
+         explicitly"
+    ))
 }
 
 /// Settings shared by the MAP methods, resolved from the spec.
@@ -524,7 +558,18 @@ pub(super) fn run(
         AnyOperator::RealToComplex(a) => a.measured(),
         AnyOperator::Complex(a) => a.measured(),
     };
-    let sigma = noise_level(opts.noise.as_ref(), y, measured.as_ref());
+    let image_ndim = op.domain_shape().len();
+    let sigma = match noise_level(opts.noise.as_ref(), y, measured.as_ref(), image_ndim) {
+        Some(s) => s,
+        // An explicit λ needs no noise level: the level it implies (λ = α σ², the default's
+        // relation) scales the Tikhonov start of the iterative methods.
+        None => match method.raw("lambda").map(str::parse::<f64>) {
+            Some(Ok(l)) if l.is_finite() && l > 0.0 => (l / default_alpha(name)).sqrt().max(1e-3),
+            // λ = 0, or a value `resolve` reports as invalid.
+            Some(_) => 1e-3,
+            None => return Err(unknown_noise(name, y, image_ndim)),
+        },
+    };
     match op {
         AnyOperator::Real(a) => {
             let yv = super::expect::<f32>(y, "measurements")?;

@@ -220,7 +220,18 @@ fn run_denoiser(op_spec: &Spec, y: &AnyArray, method: &Spec, opts: &RunOptions) 
             }
             v
         }
-        None => map::noise_level(opts.noise.as_ref(), y, None) as f32,
+        None => {
+            map::noise_level(opts.noise.as_ref(), y, None, y.shape().len()).ok_or_else(|| {
+                Error::param(
+                    "sigma",
+                    format!(
+                        "the noise level is unknown and the {:?} measurements are too small to \
+                         estimate it from: give sigma=...",
+                        y.shape()
+                    ),
+                )
+            })? as f32
+        }
     };
     let mut inner = Spec::parse(&method.name)?;
     for (k, v) in method.params() {

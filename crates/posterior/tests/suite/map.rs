@@ -520,3 +520,43 @@ fn denoisers_run_as_methods_on_denoise_data() {
         );
     }
 }
+
+#[test]
+fn compressed_sensing_data_ask_for_the_noise_level() {
+    // 1-D random projections carry no local structure: neighbouring entries differ by
+    // signal, so the noise level cannot be read from them (the old estimate read the signal,
+    // and the default λ it gave made `wavelet` return a near-zero image).
+    let x = natural(64);
+    let (spec, a, y) = problem("cs:ratio=0.3,kind=fast,seed=3", &x, 0.01, 21);
+    assert_eq!(map::noise_level(None, &y, None, 2), None);
+    let known = NoiseModel::Gaussian { sigma: 0.01 };
+    assert_eq!(
+        map::noise_level(Some(&known), &y, None, 2),
+        Some(0.01f32 as f64)
+    );
+    // A denoising image is readable; a 1-D signal is readable as itself.
+    let (_, _, yd) = problem("denoise", &x, 0.05, 8);
+    assert!(map::noise_level(None, &yd, None, 2).is_some());
+    assert!(map::noise_level(None, &y, None, 1).is_some());
+    for m in ["tv", "wavelet", "pnp-admm:denoiser=tv"] {
+        let e = methods::reconstruct(
+            &spec,
+            &a,
+            &y,
+            &Spec::parse(m).unwrap(),
+            RunOptions::default(),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{m} ran without a noise level"))
+        .to_string();
+        assert!(e.contains("noise level") && e.contains("1-D"), "{m}: {e}");
+    }
+    // Told the noise model, or given λ, they run; an explicit λ = α σ² (the default's
+    // relation) gives the run the noise model would (to the rounding of λ's decimal form).
+    let with_noise = solve_known(&spec, &a, &y, "wavelet", 0.01);
+    assert!(psnr(&x, &with_noise) > 20.0, "{:.2}", psnr(&x, &with_noise));
+    let lambda = map::ALPHA_L1 * 0.01f64.powi(2);
+    let with_lambda = solve(&spec, &a, &y, &format!("wavelet:lambda={lambda}"));
+    let gap = (psnr(&x, &with_noise) - psnr(&x, &with_lambda)).abs();
+    assert!(gap < 0.01, "explicit lambda differs by {gap:.3} dB");
+}
