@@ -414,7 +414,13 @@ fn default_alpha(name: &str) -> f64 {
 }
 
 /// The error of a method that needs the noise level when [`noise_level`] has none.
-pub fn unknown_noise(method: &str, y: &AnyArray, image_ndim: usize) -> Error {
+/// `or_else` names the method's alternative to the noise level, if it has one.
+pub fn unknown_noise(
+    method: &str,
+    y: &AnyArray,
+    image_ndim: usize,
+    or_else: Option<&str>,
+) -> Error {
     let why = if y.shape().len() < image_ndim {
         format!(
             "these {}-D measurements of a {image_ndim}-D image carry no local structure to estimate it from",
@@ -423,11 +429,11 @@ pub fn unknown_noise(method: &str, y: &AnyArray, image_ndim: usize) -> Error {
     } else {
         "too few 2x2 blocks of the measurements to estimate it from".to_string()
     };
+    let or_else = or_else.map(|o| format!(", or {o}")).unwrap_or_default();
     Error::Spec(format!(
         "`{method}` needs the noise level of the measurements, which is unknown ({why}): give \
          the noise model (`--noise gaussian:sigma=...` on the command line, \
-         `RunOptions::noise` in the library) or set the method's regularization weight \
-         explicitly"
+         `RunOptions::noise` in the library){or_else}"
     ))
 }
 
@@ -567,7 +573,14 @@ pub(super) fn run(
             Some(Ok(l)) if l.is_finite() && l > 0.0 => (l / default_alpha(name)).sqrt().max(1e-3),
             // λ = 0, or a value `resolve` reports as invalid.
             Some(_) => 1e-3,
-            None => return Err(unknown_noise(name, y, image_ndim)),
+            None => {
+                return Err(unknown_noise(
+                    name,
+                    y,
+                    image_ndim,
+                    Some("set the weight `lambda=` explicitly"),
+                ));
+            }
         },
     };
     match op {

@@ -466,7 +466,8 @@ pub(super) fn run(
     };
     let image_ndim = op.domain_shape().len();
     let sigma_n = noise_level(opts.noise.as_ref(), y, measured.as_ref(), image_ndim)
-        .ok_or_else(|| super::map::unknown_noise(name, y, image_ndim))? as f32;
+        .ok_or_else(|| super::map::unknown_noise(name, y, image_ndim, None))?
+        as f32;
     let plan = plan(name, &args, sigma_n)?;
     match op {
         AnyOperator::Real(a) => {

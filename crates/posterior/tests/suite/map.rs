@@ -550,6 +550,8 @@ fn compressed_sensing_data_ask_for_the_noise_level() {
         .unwrap_or_else(|| panic!("{m} ran without a noise level"))
         .to_string();
         assert!(e.contains("noise level") && e.contains("1-D"), "{m}: {e}");
+        // The MAP methods can take λ instead; PnP's schedule needs the level itself.
+        assert_eq!(e.contains("lambda="), !m.starts_with("pnp"), "{m}: {e}");
     }
     // Told the noise model, or given λ, they run; an explicit λ = α σ² (the default's
     // relation) gives the run the noise model would (to the rounding of λ's decimal form).
