@@ -231,3 +231,24 @@ fn psnr_floors_on_camera_crop() {
         assert!(wn >= bm - 0.6, "wnnm {wn} vs bm3d {bm}");
     }
 }
+
+#[test]
+fn vanishing_noise_levels_return_the_input() {
+    // Levels far below the data's precision: every denoiser returns its input (BM3D's
+    // aggregation weights 1/σ² once overflowed to a non-finite output here).
+    let x = camera_crop(60, 80, 40);
+    let y = add_noise(&x, 10.0 / 255.0, 7);
+    for (name, d) in all() {
+        for sigma in [1e-8f32, 1e-30, f32::MIN_POSITIVE] {
+            let out = d
+                .denoise(y.view(), sigma)
+                .unwrap_or_else(|e| panic!("{name} {sigma}: {e}"));
+            let dev = out
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(dev < 1e-3, "{name} sigma {sigma}: moved the input by {dev}");
+        }
+    }
+}

@@ -76,6 +76,9 @@ use super::{Denoiser, DenoiserEntry, check_input};
 use crate::error::{Error, Result};
 use crate::spec::Spec;
 
+/// The smallest noise level BM3D computes with (see the `denoise` of [`Bm3d`]).
+const MIN_SIGMA: f32 = 1e-12;
+
 /// The σ (on the `[0, 1]` scale) above which [`Profile::Classic`] switches to the high-noise
 /// parameters: 40/255, as in Dabov et al. 2007 (Lebrun 2012 switches the block size there
 /// too, and its matching threshold already below 35/255).
@@ -623,6 +626,9 @@ impl Denoiser for Bm3d {
     }
 
     fn denoise(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
+        // The aggregation weights carry 1/σ², which leaves f32 below σ ≈ 1e-19; any level
+        // this far below the data's precision returns the input either way.
+        let sigma = sigma.max(MIN_SIGMA);
         let params = self.params_for(sigma);
         let min_side = params.hard.block.max(if self.two_stage {
             params.wiener.block
