@@ -628,7 +628,13 @@ impl Denoiser for Bm3d {
     fn denoise(&self, y: ArrayViewD<f32>, sigma: f32) -> Result<ArrayD<f32>> {
         // The aggregation weights carry 1/σ², which leaves f32 below σ ≈ 1e-19; any level
         // this far below the data's precision returns the input either way.
-        let sigma = sigma.max(MIN_SIGMA);
+        // (Only positive levels: zero, negative and NaN ones stay as they are, for
+        // `check_input` to refuse.)
+        let sigma = if sigma > 0.0 && sigma < MIN_SIGMA {
+            MIN_SIGMA
+        } else {
+            sigma
+        };
         let params = self.params_for(sigma);
         let min_side = params.hard.block.max(if self.two_stage {
             params.wiener.block
