@@ -58,12 +58,7 @@ impl LearnedDenoiser {
     /// Denoise through the [`Denoiser`] trait with the geometric self-ensemble of `k`
     /// flips/rotations (1 to 8; see [`run_ensemble`](Self::run_ensemble)).
     pub fn with_ensemble(mut self, k: usize) -> Result<Self> {
-        if !(1..=8).contains(&k) {
-            return Err(Error::param(
-                "ensemble",
-                format!("the number of flips/rotations must be 1 to 8, got {k}"),
-            ));
-        }
+        check_ensemble(k)?;
         self.ensemble = k;
         Ok(self)
     }
@@ -127,12 +122,7 @@ impl LearnedDenoiser {
                 format!("the noise level must be finite and >= 0, got {sigma}"),
             ));
         }
-        if !(1..=8).contains(&k) {
-            return Err(Error::param(
-                "ensemble",
-                format!("the number of flips/rotations must be 1 to 8, got {k}"),
-            ));
-        }
+        check_ensemble(k)?;
         posterior::io::check_finite("denoiser input", y.view())?;
         let (c, h, w) = image_dims(y.shape())?;
         if self.config.channels != 1 && self.config.channels != c {
@@ -192,6 +182,17 @@ impl LearnedDenoiser {
             .slice_axis(Axis(2), Slice::from(..h))
             .slice_axis(Axis(3), Slice::from(..w))
             .to_owned())
+    }
+}
+
+fn check_ensemble(k: usize) -> Result<()> {
+    if (1..=8).contains(&k) {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "ensemble",
+            format!("the number of flips/rotations must be 1 to 8, got {k}"),
+        ))
     }
 }
 
