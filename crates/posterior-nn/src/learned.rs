@@ -250,8 +250,8 @@ impl Dihedral {
     }
 
     /// The inverse transform (flips are their own inverse, then the transpose).
-    fn invert(&self, v: ArrayView4<f32>) -> Array4<f32> {
-        self.swap(self.flip(v)).to_owned()
+    fn invert<'a>(&self, v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
+        self.swap(self.flip(v))
     }
 }
 

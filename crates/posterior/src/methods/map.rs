@@ -559,11 +559,7 @@ pub(super) fn run(
     method: &Spec,
     opts: &mut RunOptions,
 ) -> Result<Outcome> {
-    let measured = match op {
-        AnyOperator::Real(a) => a.measured(),
-        AnyOperator::RealToComplex(a) => a.measured(),
-        AnyOperator::Complex(a) => a.measured(),
-    };
+    let measured = op.measured();
     let image_ndim = op.domain_shape().len();
     let sigma = match noise_level(opts.noise.as_ref(), y, measured.as_ref(), image_ndim) {
         Some(s) => s,

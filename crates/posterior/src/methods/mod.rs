@@ -636,12 +636,9 @@ mod tests {
         for spec in ["inpaint:keep=0.3,seed=1", "mri:accel=4,center=0.1,seed=2"] {
             let op = crate::ops::build_operator(spec, &[32, 32]).unwrap();
             let y = simulate(&op, &x, &noise, 7).unwrap();
-            let mask = match &op {
-                AnyOperator::Real(a) => a.measured(),
-                AnyOperator::RealToComplex(a) => a.measured(),
-                AnyOperator::Complex(a) => a.measured(),
-            }
-            .expect("masked operators report their measured entries");
+            let mask = op
+                .measured()
+                .expect("masked operators report their measured entries");
             let (mut zeros, mut noisy) = (0, 0);
             match &y {
                 AnyArray::Real(r) => r.iter().zip(mask.iter()).for_each(|(v, &m)| {

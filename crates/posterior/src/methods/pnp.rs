@@ -459,11 +459,7 @@ pub(super) fn run(
         .collect();
     let args = method.args(&valid)?;
     let denoiser = denoiser_from(args.str_opt("denoiser").unwrap_or("bm3d"))?;
-    let measured = match op {
-        AnyOperator::Real(a) => a.measured(),
-        AnyOperator::RealToComplex(a) => a.measured(),
-        AnyOperator::Complex(a) => a.measured(),
-    };
+    let measured = op.measured();
     let image_ndim = op.domain_shape().len();
     let sigma_n = noise_level(opts.noise.as_ref(), y, measured.as_ref(), image_ndim)
         .ok_or_else(|| super::map::unknown_noise(name, y, image_ndim, None))?

@@ -2,6 +2,8 @@
 //! conformance tests (`tests/suite/conformance.rs`) sweep every entry's example specs, and the
 //! command line builds operators from the same entries.
 
+use ndarray::ArrayD;
+
 use super::{BoxOp, Identity, LinearOperator};
 use crate::error::{Error, Result};
 use crate::scalar::c32;
@@ -40,6 +42,15 @@ impl AnyOperator {
             AnyOperator::Real(a) => a.range_shape(),
             AnyOperator::RealToComplex(a) => a.range_shape(),
             AnyOperator::Complex(a) => a.range_shape(),
+        }
+    }
+    /// The measured entries of the range, for operators that measure only some
+    /// ([`LinearOperator::measured`]).
+    pub fn measured(&self) -> Option<ArrayD<bool>> {
+        match self {
+            AnyOperator::Real(a) => a.measured(),
+            AnyOperator::RealToComplex(a) => a.measured(),
+            AnyOperator::Complex(a) => a.measured(),
         }
     }
     /// Whether measurements are complex.
