@@ -223,6 +223,23 @@ impl WeightFile {
             .map_err(|e| self.bad(format!("unreadable network configuration: {e}")))
     }
 
+    /// The network configuration and training state of a checkpoint of `kind`: the state is
+    /// the JSON under `posterior.train`, and the configuration it records (`net_of`) must
+    /// equal the file's `posterior.config`.
+    pub fn training_state<C, M>(&self, kind: &str, net_of: impl Fn(&M) -> &C) -> Result<(C, M)>
+    where
+        C: PartialEq + for<'de> Deserialize<'de>,
+        M: for<'de> Deserialize<'de>,
+    {
+        let net: C = self.config(kind)?;
+        let meta: M = serde_json::from_str(self.meta("posterior.train")?)
+            .map_err(|e| self.bad(format!("unreadable training state: {e}")))?;
+        if net_of(&meta) != &net {
+            return Err(self.bad("network configuration and training state disagree".into()));
+        }
+        Ok((net, meta))
+    }
+
     /// Fill `layout` (names and shapes) from the arrays stored under `prefix`; every array
     /// must be present with its shape and finite values.
     pub fn params(&self, prefix: &str, layout: &ParamSet) -> Result<ParamSet> {

@@ -241,18 +241,8 @@ impl GenCheckpoint {
     /// Read a checkpoint written by [`Self::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let f = WeightFile::read(path)?;
-        let net: GenNet = f.config(CHECKPOINT_KIND)?;
-        let meta: Meta =
-            serde_json::from_str(f.meta("posterior.train")?).map_err(|e| Error::Format {
-                path: path.to_path_buf(),
-                reason: format!("unreadable training state: {e}"),
-            })?;
-        if meta.config.net != net {
-            return Err(Error::Format {
-                path: path.to_path_buf(),
-                reason: "network configuration and training state disagree".into(),
-            });
-        }
+        let (_, meta): (GenNet, Meta) =
+            f.training_state(CHECKPOINT_KIND, |m: &Meta| &m.config.net)?;
         let mut ck = Self::fresh(&meta.config, meta.data.clone())?;
         if meta.adam_t.len() != ck.sets.len() {
             return Err(Error::Format {

@@ -210,18 +210,8 @@ impl Checkpoint {
     /// Read a checkpoint written by [`Self::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let f = WeightFile::read(path)?;
-        let net: DenoiserConfig = f.config(CHECKPOINT_KIND)?;
-        let meta: CheckpointMeta =
-            serde_json::from_str(f.meta("posterior.train")?).map_err(|e| Error::Format {
-                path: path.to_path_buf(),
-                reason: format!("unreadable training state: {e}"),
-            })?;
-        if meta.config.net != net {
-            return Err(Error::Format {
-                path: path.to_path_buf(),
-                reason: "network configuration and training state disagree".into(),
-            });
-        }
+        let (net, meta): (DenoiserConfig, CheckpointMeta) =
+            f.training_state(CHECKPOINT_KIND, |m: &CheckpointMeta| &m.config.net)?;
         let layout = net.init(&mut posterior::rng(0))?;
         let params = f.params("param/", &layout)?;
         let mut adam = Adam::new(&layout);

@@ -200,6 +200,63 @@ fn resume_continues_bit_for_bit() {
     assert!(err.to_string().contains("other content"), "{err}");
 }
 
+/// A checkpoint whose network configuration disagrees with the one its training state
+/// records, or whose training state is unreadable, is refused with a clear error.
+#[test]
+fn inconsistent_checkpoints_are_refused() {
+    let set = tiny_images();
+    let dev = posterior_nn::cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.ckpt");
+    let out = train::train_denoiser(
+        &quick_config(2),
+        &set,
+        None,
+        &dev,
+        &path,
+        false,
+        &mut |_| {},
+        None,
+    )
+    .unwrap();
+    let ck = out.checkpoint;
+    let state = WeightFile::read(&path)
+        .unwrap()
+        .meta("posterior.train")
+        .unwrap()
+        .to_string();
+    let rewrite = |name: &str, net: &DenoiserConfig, state: &str| {
+        let p = dir.path().join(name);
+        weights::save(
+            &p,
+            &[
+                ("param/", &ck.params),
+                ("adam.m/", &ck.adam.m),
+                ("adam.v/", &ck.adam.v),
+            ],
+            &[
+                ("posterior.kind", train::CHECKPOINT_KIND.to_string()),
+                ("posterior.config", serde_json::to_string(net).unwrap()),
+                ("posterior.train", state.to_string()),
+            ],
+        )
+        .unwrap();
+        p
+    };
+    // the same contents written again load as before
+    let same = rewrite("same.ckpt", &ck.config.net, &state);
+    assert_eq!(Checkpoint::load(&same).unwrap().params, ck.params);
+    let mut wider = ck.config.net;
+    wider.features += 1;
+    let err = Checkpoint::load(&rewrite("wider.ckpt", &wider, &state)).unwrap_err();
+    assert!(err.to_string().contains("disagree"), "{err}");
+    let err = Checkpoint::load(&rewrite("garbled.ckpt", &ck.config.net, "{not json")).unwrap_err();
+    assert!(
+        err.to_string().contains("unreadable training state"),
+        "{err}"
+    );
+}
+
 /// Checkpoints written before the data fingerprint was recorded still resume (by names),
 /// and the resumed run records the fingerprint.
 #[test]
