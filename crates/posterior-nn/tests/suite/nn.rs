@@ -137,6 +137,17 @@ fn quick_config(steps: u64) -> TrainConfig {
     }
 }
 
+/// `train_denoiser` on the CPU without validation, events or interruption.
+fn run_quiet(
+    cfg: &TrainConfig,
+    set: &ImageSet,
+    path: &std::path::Path,
+    resume: bool,
+) -> posterior::error::Result<train::Trained> {
+    let dev = posterior_nn::cpu();
+    train::train_denoiser(cfg, set, None, &dev, path, resume, &mut |_| {}, None)
+}
+
 #[test]
 fn a_few_training_steps_lower_the_loss() {
     let set = tiny_images();
@@ -148,7 +159,7 @@ fn a_few_training_steps_lower_the_loss() {
     let eval = sample_batch(&set, 32, 16, 0.2, &mut posterior::rng(999)).unwrap();
     let init = cfg.net.init(&mut posterior::rng(cfg.seed)).unwrap();
     let before = batch_gradient(&cfg.net, &init, &eval, &dev).unwrap().0;
-    let out = train::train_denoiser(&cfg, &set, None, &dev, &ck, false, &mut |_| {}, None).unwrap();
+    let out = run_quiet(&cfg, &set, &ck, false).unwrap();
     let after = batch_gradient(&cfg.net, &out.checkpoint.params, &eval, &dev)
         .unwrap()
         .0;
@@ -166,8 +177,7 @@ fn resume_continues_bit_for_bit() {
     let straight = dir.path().join("a.ckpt");
     let split = dir.path().join("b.ckpt");
     let cfg = quick_config(7);
-    let a =
-        train::train_denoiser(&cfg, &set, None, &dev, &straight, false, &mut |_| {}, None).unwrap();
+    let a = run_quiet(&cfg, &set, &straight, false).unwrap();
     // Interrupt after the 4th step (the flag is raised from the progress callback).
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut on = |e: &train::Event| {
@@ -179,7 +189,7 @@ fn resume_continues_bit_for_bit() {
         train::train_denoiser(&cfg, &set, None, &dev, &split, false, &mut on, Some(&flag)).unwrap();
     assert!(part.interrupted);
     assert_eq!(part.checkpoint.step, 4);
-    let b = train::train_denoiser(&cfg, &set, None, &dev, &split, true, &mut |_| {}, None).unwrap();
+    let b = run_quiet(&cfg, &set, &split, true).unwrap();
     assert_eq!(b.checkpoint.step, 7);
     assert_eq!(a.checkpoint.params, b.checkpoint.params);
     assert_eq!(a.checkpoint.adam, b.checkpoint.adam);
@@ -189,14 +199,12 @@ fn resume_continues_bit_for_bit() {
     assert_eq!(reloaded.adam, b.checkpoint.adam);
     // Resuming on other data is refused.
     let other = ImageSet::from_images(vec!["z".into()], vec![Array2::zeros((20, 20))]);
-    let err = train::train_denoiser(&cfg, &other, None, &dev, &split, true, &mut |_| {}, None)
-        .unwrap_err();
+    let err = run_quiet(&cfg, &other, &split, true).unwrap_err();
     assert!(err.to_string().contains("trained on"), "{err}");
     // ... and so is data with the same names but other content.
     let mut edited = tiny_images();
     edited.images[1][[3, 5]] += 0.01;
-    let err = train::train_denoiser(&cfg, &edited, None, &dev, &split, true, &mut |_| {}, None)
-        .unwrap_err();
+    let err = run_quiet(&cfg, &edited, &split, true).unwrap_err();
     assert!(err.to_string().contains("other content"), "{err}");
 }
 
@@ -205,20 +213,9 @@ fn resume_continues_bit_for_bit() {
 #[test]
 fn inconsistent_checkpoints_are_refused() {
     let set = tiny_images();
-    let dev = posterior_nn::cpu();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ok.ckpt");
-    let out = train::train_denoiser(
-        &quick_config(2),
-        &set,
-        None,
-        &dev,
-        &path,
-        false,
-        &mut |_| {},
-        None,
-    )
-    .unwrap();
+    let out = run_quiet(&quick_config(2), &set, &path, false).unwrap();
     let ck = out.checkpoint;
     let state = WeightFile::read(&path)
         .unwrap()
@@ -262,20 +259,17 @@ fn inconsistent_checkpoints_are_refused() {
 #[test]
 fn checkpoints_without_a_data_fingerprint_resume_and_record_it() {
     let set = tiny_images();
-    let dev = posterior_nn::cpu();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.ckpt");
     let cfg = quick_config(3);
-    let out =
-        train::train_denoiser(&cfg, &set, None, &dev, &path, false, &mut |_| {}, None).unwrap();
+    let out = run_quiet(&cfg, &set, &path, false).unwrap();
     assert_eq!(out.checkpoint.data_sha256, Some(set.fingerprint()));
     let mut old = out.checkpoint;
     old.data_sha256 = None;
     old.save(&path).unwrap();
     assert_eq!(Checkpoint::load(&path).unwrap().data_sha256, None);
     let cfg = quick_config(5);
-    let out =
-        train::train_denoiser(&cfg, &set, None, &dev, &path, true, &mut |_| {}, None).unwrap();
+    let out = run_quiet(&cfg, &set, &path, true).unwrap();
     assert_eq!(out.checkpoint.step, 5);
     assert_eq!(
         Checkpoint::load(&path).unwrap().data_sha256,
@@ -295,17 +289,7 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
     let dev = posterior_nn::cpu();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.ckpt");
-    let first = train::train_denoiser(
-        &quick_config(4),
-        &set,
-        None,
-        &dev,
-        &path,
-        false,
-        &mut |_| {},
-        None,
-    )
-    .unwrap();
+    let first = run_quiet(&quick_config(4), &set, &path, false).unwrap();
     let copy = dir.path().join("copy.ckpt");
     std::fs::copy(&path, &copy).unwrap();
     let mut cfg = quick_config(9);
@@ -331,8 +315,7 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
     // A new phase needs steps left to run.
     let mut none_left = quick_config(9);
     none_left.restart_lr = Some(2e-4);
-    let err = train::train_denoiser(&none_left, &set, None, &dev, &path, true, &mut |_| {}, None)
-        .unwrap_err();
+    let err = run_quiet(&none_left, &set, &path, true).unwrap_err();
     assert!(err.to_string().contains("beyond"), "{err}");
     // The restarting command, interrupted and run again as it was, continues its phase:
     // the result is the uninterrupted run's, bit for bit (no third phase at step 6).
@@ -346,8 +329,7 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
         train::train_denoiser(&cfg, &set, None, &dev, &copy, true, &mut stop, Some(&flag)).unwrap();
     assert!(part.interrupted);
     assert_eq!(part.checkpoint.step, 6);
-    let again =
-        train::train_denoiser(&cfg, &set, None, &dev, &copy, true, &mut |_| {}, None).unwrap();
+    let again = run_quiet(&cfg, &set, &copy, true).unwrap();
     assert_eq!(again.checkpoint.config.phase_start, 4);
     assert_eq!(again.checkpoint.params, b.checkpoint.params);
     assert_eq!(again.checkpoint.adam, b.checkpoint.adam);
