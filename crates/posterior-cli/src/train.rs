@@ -40,27 +40,28 @@ pub struct GenArgs {
     /// Checkpoint file (default: the output path with `.ckpt` appended).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Continue from the checkpoint (same data, same settings; only --steps may grow).
+    /// Continue from the checkpoint: same data; the checkpoint's settings are kept (giving
+    /// a flag with another value is an error); only --steps may grow.
     #[arg(long)]
     resume: bool,
-    /// Seed of the initial weights and of every batch.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the initial weights and of every batch [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Images per batch; default 100 (vae), 64 (gan).
     #[arg(long)]
     batch: Option<usize>,
     /// Adam step size; default 1e-3 (vae), 2e-4 (gan).
     #[arg(long)]
     lr: Option<f32>,
-    /// Latent dimension.
-    #[arg(long, default_value_t = 20)]
-    latent: usize,
-    /// VAE hidden units (vae only).
-    #[arg(long, default_value_t = 500)]
-    hidden: usize,
-    /// Base feature maps (gan only).
-    #[arg(long, default_value_t = 32)]
-    features: usize,
+    /// Latent dimension [default: 20].
+    #[arg(long)]
+    latent: Option<usize>,
+    /// VAE hidden units (vae only) [default: 500].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Base feature maps (gan only) [default: 32].
+    #[arg(long)]
+    features: Option<usize>,
     /// Steps between evaluations (0: at the end only).
     #[arg(long)]
     eval_every: Option<u64>,
@@ -92,40 +93,40 @@ pub struct DenoiserArgs {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Continue from the checkpoint: same data; the checkpoint's network, batch, patch,
-    /// seed, noise range and intervals are kept whatever those flags say; --steps sets the
-    /// new total and --lr may start a new phase.
+    /// seed, noise range and intervals are kept (giving one of those flags with another
+    /// value is an error); --steps sets the new total and --lr may start a new phase.
     #[arg(long)]
     resume: bool,
-    /// Seed of the initial weights and of every batch.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Patches per batch.
-    #[arg(long, default_value_t = TrainConfig::default().batch)]
-    batch: usize,
-    /// Patch side (even).
-    #[arg(long, default_value_t = TrainConfig::default().patch)]
-    patch: usize,
+    /// Seed of the initial weights and of every batch [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Patches per batch [default: 32].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Patch side (even) [default: 48].
+    #[arg(long)]
+    patch: Option<usize>,
     /// Peak learning rate (cosine decay to 1% of it after a linear warm-up) [default:
     /// 0.001]. With --resume: start a new warm-up and cosine phase from the checkpoint's
     /// step with this peak (without it, the checkpoint's schedule is stretched to --steps);
     /// an interrupted phase resumed with its own --steps and --lr continues unchanged.
     #[arg(long)]
     lr: Option<f32>,
-    /// Largest training noise level on the 0-255 scale.
-    #[arg(long, default_value_t = 60.0)]
-    sigma_max: f32,
-    /// Convolution layers.
-    #[arg(long, default_value_t = DenoiserConfig::default().depth)]
-    depth: usize,
-    /// Feature maps per hidden layer.
-    #[arg(long, default_value_t = DenoiserConfig::default().features)]
-    features: usize,
-    /// Steps between validations (0: at the end only).
-    #[arg(long, default_value_t = TrainConfig::default().validate_every)]
-    validate_every: u64,
-    /// Steps between checkpoints.
-    #[arg(long, default_value_t = TrainConfig::default().checkpoint_every)]
-    checkpoint_every: u64,
+    /// Largest training noise level on the 0-255 scale [default: 60].
+    #[arg(long)]
+    sigma_max: Option<f32>,
+    /// Convolution layers [default: 12].
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Feature maps per hidden layer [default: 32].
+    #[arg(long)]
+    features: Option<usize>,
+    /// Steps between validations (0: at the end only) [default: 500].
+    #[arg(long)]
+    validate_every: Option<u64>,
+    /// Steps between checkpoints [default: 100].
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -159,24 +160,98 @@ fn bundled_validation() -> Result<ImageSet> {
     ))
 }
 
-fn denoiser(a: DenoiserArgs) -> Result<()> {
-    let config = TrainConfig {
+/// `flag v (the checkpoint's: kept)` when a flag given on a resumed run asks for another value.
+fn differs<T: PartialEq + std::fmt::Display>(
+    flag: &str,
+    given: Option<T>,
+    kept: T,
+) -> Option<String> {
+    given
+        .filter(|v| *v != kept)
+        .map(|v| format!("{flag} {v} (the checkpoint's: {kept})"))
+}
+
+/// The error for flags that disagree with the checkpoint being resumed.
+fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
+    if clash.is_empty() {
+        return Ok(());
+    }
+    Err(Error::param(
+        "resume",
+        format!(
+            "the run in {} was made with other settings: {}; a resumed run keeps its \
+             settings, so drop those flags, or start a new run with another --checkpoint",
+            ckpt.display(),
+            clash.join(", ")
+        ),
+    ))
+}
+
+/// The run's settings: the flags over the defaults for a new run; for `--resume`, the
+/// checkpoint's, after checking that no flag given asks for another value (it would be
+/// ignored, and the run would not be the one the command line describes).
+fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
+    if a.resume {
+        let base = train::Checkpoint::load(ckpt)?.config;
+        let clash: Vec<String> = [
+            differs("--seed", a.seed, base.seed),
+            differs("--batch", a.batch, base.batch),
+            differs("--patch", a.patch, base.patch),
+            // The flag is on the 0-255 scale; a run started with it stored flag / 255.
+            a.sigma_max
+                .filter(|v| v / 255.0 != base.sigma_max)
+                .map(|v| {
+                    format!(
+                        "--sigma-max {v} (the checkpoint's: {})",
+                        base.sigma_max * 255.0
+                    )
+                }),
+            differs("--depth", a.depth, base.net.depth),
+            differs("--features", a.features, base.net.features),
+            differs("--validate-every", a.validate_every, base.validate_every),
+            differs(
+                "--checkpoint-every",
+                a.checkpoint_every,
+                base.checkpoint_every,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        settings_clash(ckpt, &clash)?;
+        return Ok(TrainConfig {
+            steps: a.steps,
+            restart_lr: a.lr,
+            ..base
+        });
+    }
+    let base = TrainConfig::default();
+    Ok(TrainConfig {
         net: DenoiserConfig {
             channels: 1,
-            features: a.features,
-            depth: a.depth,
+            features: a.features.unwrap_or(base.net.features),
+            depth: a.depth.unwrap_or(base.net.depth),
         },
         steps: a.steps,
-        batch: a.batch,
-        patch: a.patch,
-        lr: a.lr.unwrap_or(TrainConfig::default().lr),
-        restart_lr: if a.resume { a.lr } else { None },
-        sigma_max: a.sigma_max / 255.0,
-        seed: a.seed,
-        validate_every: a.validate_every,
-        checkpoint_every: a.checkpoint_every,
-        ..TrainConfig::default()
-    };
+        batch: a.batch.unwrap_or(base.batch),
+        patch: a.patch.unwrap_or(base.patch),
+        lr: a.lr.unwrap_or(base.lr),
+        restart_lr: None,
+        sigma_max: a.sigma_max.map_or(base.sigma_max, |v| v / 255.0),
+        seed: a.seed.unwrap_or(base.seed),
+        validate_every: a.validate_every.unwrap_or(base.validate_every),
+        checkpoint_every: a.checkpoint_every.unwrap_or(base.checkpoint_every),
+        ..base
+    })
+}
+
+fn denoiser(a: DenoiserArgs) -> Result<()> {
+    let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
+        let mut p = a.out.clone().into_os_string();
+        p.push(".ckpt");
+        PathBuf::from(p)
+    });
+    let config = denoiser_config(&a, &ckpt)?;
     let device = posterior_nn::device_by_name(&a.device)?;
     let data = ImageSet::load_dir(&a.data)?;
     let val_images = match &a.val {
@@ -188,15 +263,12 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         sigmas255: vec![15.0, 25.0, 50.0],
         seed: 1234,
     };
-    let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
-        let mut p = a.out.clone().into_os_string();
-        p.push(".ckpt");
-        PathBuf::from(p)
-    });
     eprintln!(
-        "training {} ({} parameters) on {} images ({} pixels): {} steps of {} patches {}x{}",
+        "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels): {} steps of {} patches {}x{}",
         DenoiserConfig::KIND,
         config.net.init(&mut posterior::rng(0))?.count(),
+        config.net.depth,
+        config.net.features,
         data.names.len(),
         data.pixels(),
         config.steps,
@@ -345,46 +417,90 @@ fn progress_bar(total: u64, hidden: bool) -> ProgressBar {
 fn generative(a: GenArgs, gan: bool) -> Result<()> {
     use posterior_nn::generative::digits::ImageStack;
     use posterior_nn::generative::gan::GanConfig;
-    use posterior_nn::generative::train::{self as gt, GenEvent, GenTrainConfig};
+    use posterior_nn::generative::train::{self as gt, GenEvent, GenNet, GenTrainConfig};
     use posterior_nn::generative::vae::VaeConfig;
 
     let data = ImageStack::load(&a.data)?;
     let test = a.test.as_deref().map(ImageStack::load).transpose()?;
-    let mut config = if gan {
-        GenTrainConfig::gan(GanConfig {
-            height: data.height,
-            width: data.width,
-            latent: a.latent,
-            features: a.features,
-        })
-    } else {
-        GenTrainConfig::vae(VaeConfig {
-            height: data.height,
-            width: data.width,
-            hidden: a.hidden,
-            latent: a.latent,
-        })
-    };
-    config.seed = a.seed;
-    if let Some(v) = a.steps {
-        config.steps = v;
-    }
-    if let Some(v) = a.batch {
-        config.batch = v;
-    }
-    if let Some(v) = a.lr {
-        config.lr = v;
-    }
-    if let Some(v) = a.eval_every {
-        config.eval_every = v;
-    }
-    config.validate()?;
-    let device = posterior_nn::device_by_name(&a.device)?;
     let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
         let mut p = a.out.clone().into_os_string();
         p.push(".ckpt");
         PathBuf::from(p)
     });
+    let config = if a.resume {
+        // The checkpoint's settings, with --steps; a flag given with another value is an
+        // error, as the run would not be the one the command line describes.
+        let mut config = gt::GenCheckpoint::load(&ckpt)?.config;
+        let (latent, hidden, features) = match config.net {
+            GenNet::Vae(v) if !gan => (v.latent, Some(v.hidden), None),
+            GenNet::Gan(g) if gan => (g.latent, None, Some(g.features)),
+            _ => {
+                return Err(Error::param(
+                    "resume",
+                    format!(
+                        "{} holds a {} checkpoint, not a {}",
+                        ckpt.display(),
+                        if gan { "VAE" } else { "GAN" },
+                        if gan { "GAN" } else { "VAE" }
+                    ),
+                ));
+            }
+        };
+        let clash: Vec<String> = [
+            differs("--seed", a.seed, config.seed),
+            differs("--batch", a.batch, config.batch),
+            a.lr.filter(|v| *v != config.lr)
+                .map(|v| format!("--lr {v} (the checkpoint's: {})", config.lr)),
+            differs("--eval-every", a.eval_every, config.eval_every),
+            differs("--latent", a.latent, latent),
+            hidden.and_then(|h| differs("--hidden", a.hidden, h)),
+            features.and_then(|f| differs("--features", a.features, f)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        settings_clash(&ckpt, &clash)?;
+        if let Some(v) = a.steps {
+            config.steps = v;
+        }
+        config
+    } else {
+        let mut config = if gan {
+            let d = GanConfig::default();
+            GenTrainConfig::gan(GanConfig {
+                height: data.height,
+                width: data.width,
+                latent: a.latent.unwrap_or(d.latent),
+                features: a.features.unwrap_or(d.features),
+            })
+        } else {
+            let d = VaeConfig::default();
+            GenTrainConfig::vae(VaeConfig {
+                height: data.height,
+                width: data.width,
+                hidden: a.hidden.unwrap_or(d.hidden),
+                latent: a.latent.unwrap_or(d.latent),
+            })
+        };
+        if let Some(v) = a.seed {
+            config.seed = v;
+        }
+        if let Some(v) = a.steps {
+            config.steps = v;
+        }
+        if let Some(v) = a.batch {
+            config.batch = v;
+        }
+        if let Some(v) = a.lr {
+            config.lr = v;
+        }
+        if let Some(v) = a.eval_every {
+            config.eval_every = v;
+        }
+        config
+    };
+    config.validate()?;
+    let device = posterior_nn::device_by_name(&a.device)?;
     eprintln!(
         "training {} on {} ({} images {}x{}): {} steps of {} images",
         if gan {

@@ -821,3 +821,109 @@ fn reconstruct_takes_the_noise_model_and_a_bundled_reference() {
     assert_clean_error(&reconstruct(&["--noise", "gausian:sigma=0.01"]), "gausian");
     assert_clean_error(&reconstruct(&["--noise", "gaussian:sigma=-1"]), "sigma");
 }
+
+/// `train denoiser --resume` keeps the checkpoint's network: the log states the network
+/// actually trained, and a flag asking for another value is a clean error, not ignored.
+#[test]
+fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(test_image(dir.path()), data.join("a.png")).unwrap();
+    let out = dir.path().join("d.safetensors");
+    let ckpt = dir.path().join("d.ckpt");
+    let common = |steps: &'static str| {
+        vec![
+            "train".to_string(),
+            "denoiser".into(),
+            "--data".into(),
+            data.to_str().unwrap().into(),
+            "--val".into(),
+            data.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+            "--checkpoint".into(),
+            ckpt.to_str().unwrap().into(),
+            "--steps".into(),
+            steps.into(),
+        ]
+    };
+    let go = |extra: &[&str], steps: &'static str| {
+        let mut a = common(steps);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        bin().args(&a).output().expect("binary runs")
+    };
+    let small = [
+        "--features",
+        "4",
+        "--depth",
+        "3",
+        "--batch",
+        "2",
+        "--patch",
+        "8",
+    ];
+    let o = go(&small, "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("3 layers of 4 features"),
+        "{}",
+        stderr(&o)
+    );
+    // Without the architecture flags the resumed run is still the 4-feature one.
+    let o = go(&["--resume"], "3");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("3 layers of 4 features"), "{e}");
+    assert!(e.contains("resumed at step 2"), "{e}");
+    // The same values given again are fine; another value is refused, naming both.
+    let o = go(&["--resume", "--features", "4", "--patch", "8"], "4");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = go(&["--resume", "--features", "8", "--seed", "3"], "5");
+    assert_clean_error(&o, "--features 8 (the checkpoint's: 4)");
+    assert_clean_error(&o, "--seed 3 (the checkpoint's: 0)");
+    let o = go(&["--resume", "--sigma-max", "50"], "5");
+    assert_clean_error(&o, "--sigma-max 50 (the checkpoint's: 60)");
+    // The refused command left the checkpoint at step 4: resuming to 5 still works.
+    let o = go(&["--resume"], "5");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resumed at step 4"), "{}", stderr(&o));
+}
+
+/// `train vae|gan --resume` takes the checkpoint's settings without repeating the flags,
+/// refuses flags that disagree with them, and refuses the other model's checkpoint.
+#[test]
+fn resumed_generative_training_takes_the_checkpoint_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = ndarray::Array3::from_shape_fn((8, 28, 28), |(n, i, j)| {
+        (((i + j + n) % 7) as f32 / 7.0).clamp(0.0, 1.0)
+    });
+    let data = dir.path().join("stack.npy");
+    posterior::io::write_array(&data, &posterior::io::AnyArray::Real(stack.into_dyn())).unwrap();
+    let out = dir.path().join("v.safetensors");
+    let go = |what: &str, extra: &[&str]| {
+        let mut a: Vec<&str> = vec![
+            "train",
+            what,
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let small = [
+        "--steps", "2", "--batch", "4", "--hidden", "8", "--latent", "3",
+    ];
+    let o = go("vae", &small);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = go("vae", &["--resume", "--steps", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resumed at step 2"), "{}", stderr(&o));
+    let o = go("vae", &["--resume", "--steps", "4", "--latent", "5"]);
+    assert_clean_error(&o, "--latent 5 (the checkpoint's: 3)");
+    let o = go("gan", &["--resume", "--steps", "4"]);
+    assert_clean_error(&o, "holds a VAE checkpoint, not a GAN");
+}
