@@ -118,7 +118,7 @@ pub struct DenoiserArgs {
     /// Convolution layers [default: 12].
     #[arg(long)]
     depth: Option<usize>,
-    /// Feature maps per hidden layer [default: 32].
+    /// Feature maps per hidden layer [default: 48].
     #[arg(long)]
     features: Option<usize>,
     /// Steps between validations (0: at the end only) [default: 500].
