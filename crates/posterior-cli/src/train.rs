@@ -160,6 +160,18 @@ fn bundled_validation() -> Result<ImageSet> {
     ))
 }
 
+/// The checkpoint file: the one given, or the output path with `.ckpt` appended.
+fn checkpoint_path(out: &Path, given: Option<&Path>) -> PathBuf {
+    given.map_or_else(
+        || {
+            let mut p = out.as_os_str().to_owned();
+            p.push(".ckpt");
+            PathBuf::from(p)
+        },
+        Path::to_path_buf,
+    )
+}
+
 /// `flag v (the checkpoint's: kept)` when a flag given on a resumed run asks for another value.
 fn differs<T: PartialEq + std::fmt::Display>(
     flag: &str,
@@ -246,11 +258,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
 }
 
 fn denoiser(a: DenoiserArgs) -> Result<()> {
-    let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
-        let mut p = a.out.clone().into_os_string();
-        p.push(".ckpt");
-        PathBuf::from(p)
-    });
+    let ckpt = checkpoint_path(&a.out, a.checkpoint.as_deref());
     let config = denoiser_config(&a, &ckpt)?;
     let device = posterior_nn::device_by_name(&a.device)?;
     let data = ImageSet::load_dir(&a.data)?;
@@ -422,11 +430,7 @@ fn generative(a: GenArgs, gan: bool) -> Result<()> {
 
     let data = ImageStack::load(&a.data)?;
     let test = a.test.as_deref().map(ImageStack::load).transpose()?;
-    let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
-        let mut p = a.out.clone().into_os_string();
-        p.push(".ckpt");
-        PathBuf::from(p)
-    });
+    let ckpt = checkpoint_path(&a.out, a.checkpoint.as_deref());
     let config = if a.resume {
         // The checkpoint's settings, with --steps; a flag given with another value is an
         // error, as the run would not be the one the command line describes.
