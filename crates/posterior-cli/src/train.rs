@@ -127,6 +127,11 @@ pub struct DenoiserArgs {
     /// Steps between checkpoints [default: 100].
     #[arg(long)]
     checkpoint_every: Option<u64>,
+    /// Scales in (0, 1] to use the training images at, comma-separated: each image is
+    /// also downscaled by area averaging to each one (DnCNN's multi-scale patches); with
+    /// --resume, other scales than the checkpoint's need --lr (a new phase) [default: 1].
+    #[arg(long, value_delimiter = ',')]
+    scales: Option<Vec<f32>>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -231,9 +236,23 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         .flatten()
         .collect();
         settings_clash(ckpt, &clash)?;
+        if let Some(s) = a.scales.as_ref().filter(|s| **s != base.scales)
+            && a.lr.is_none()
+        {
+            return Err(Error::param(
+                "scales",
+                format!(
+                    "the run in {} uses scales {:?}; other scales ({s:?}) need a new \
+                     learning-rate phase: give --lr too",
+                    ckpt.display(),
+                    base.scales
+                ),
+            ));
+        }
         return Ok(TrainConfig {
             steps: a.steps,
             restart_lr: a.lr,
+            scales: a.scales.clone().unwrap_or(base.scales.clone()),
             ..base
         });
     }
@@ -253,6 +272,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         seed: a.seed.unwrap_or(base.seed),
         validate_every: a.validate_every.unwrap_or(base.validate_every),
         checkpoint_every: a.checkpoint_every.unwrap_or(base.checkpoint_every),
+        scales: a.scales.clone().unwrap_or(base.scales.clone()),
         ..base
     })
 }
@@ -260,6 +280,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
 fn denoiser(a: DenoiserArgs) -> Result<()> {
     let ckpt = checkpoint_path(&a.out, a.checkpoint.as_deref());
     let config = denoiser_config(&a, &ckpt)?;
+    config.validate()?;
     let device = posterior_nn::device_by_name(&a.device)?;
     let data = ImageSet::load_dir(&a.data)?;
     let val_images = match &a.val {
@@ -271,8 +292,18 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         sigmas255: vec![15.0, 25.0, 50.0],
         seed: 1234,
     };
+    let at_scales = if config.scales == [1.0] {
+        String::new()
+    } else {
+        let list: Vec<String> = config.scales.iter().map(|s| s.to_string()).collect();
+        format!(
+            " at scales {} ({} pixels)",
+            list.join(", "),
+            data.at_scales(&config.scales)?.pixels()
+        )
+    };
     eprintln!(
-        "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels): {} steps of {} patches {}x{}",
+        "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels){at_scales}: {} steps of {} patches {}x{}",
         DenoiserConfig::KIND,
         config.net.init(&mut posterior::rng(0))?.count(),
         config.net.depth,

@@ -83,6 +83,94 @@ impl ImageSet {
     pub fn pixels(&self) -> usize {
         self.images.iter().map(|i| i.len()).sum()
     }
+
+    /// The set with every image also at each of `scales` (in `(0, 1]`; 1 is the image
+    /// itself), each downscaled by [`downscale`] and named `NAME@SCALE`: the multi-scale
+    /// patch source of DnCNN's training (Zhang et al., IEEE TIP 2017, scales 1, 0.9, 0.8,
+    /// 0.7). Errors on a scale outside `(0, 1]`, a repeated one, or an empty list.
+    pub fn at_scales(&self, scales: &[f32]) -> Result<Self> {
+        check_scales(scales)?;
+        let mut out = Self {
+            names: Vec::new(),
+            images: Vec::new(),
+        };
+        for &s in scales {
+            for (name, im) in self.names.iter().zip(&self.images) {
+                if s == 1.0 {
+                    out.names.push(name.clone());
+                    out.images.push(im.clone());
+                } else {
+                    out.names.push(format!("{name}@{s}"));
+                    out.images.push(downscale(im, s));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Check a list of training scales: non-empty, each in `(0, 1]`, no repeats.
+pub fn check_scales(scales: &[f32]) -> Result<()> {
+    if scales.is_empty() {
+        return Err(Error::param("scales", "needs at least one scale"));
+    }
+    for (k, &s) in scales.iter().enumerate() {
+        if !(s > 0.0 && s <= 1.0) {
+            return Err(Error::param(
+                "scales",
+                format!("each scale must be in (0, 1], got {s}"),
+            ));
+        }
+        if scales[..k].contains(&s) {
+            return Err(Error::param("scales", format!("{s} is given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Downscale by `s` in `(0, 1)` to `round(h s) x round(w s)` (at least 1x1) by area
+/// averaging: each output pixel is the mean of the input, taken as constant on each pixel,
+/// over the output pixel's footprint (an exact 2x2 block mean at `s = 1/2` on even sides,
+/// the rule of the bundled 256x256 versions of the 512x512 images). Values are then rounded
+/// to the 8-bit grid, like every bundled image.
+pub fn downscale(im: &Array2<f32>, s: f32) -> Array2<f32> {
+    let (h, w) = im.dim();
+    let oh = ((h as f64 * s as f64).round() as usize).max(1);
+    let ow = ((w as f64 * s as f64).round() as usize).max(1);
+    let rows = area_weights(h, oh);
+    let cols = area_weights(w, ow);
+    // Rows first (h -> oh), then columns (w -> ow); each output is a convex combination.
+    let mut tmp = Array2::<f64>::zeros((oh, w));
+    for (i, taps) in rows.iter().enumerate() {
+        for &(src, wt) in taps {
+            for j in 0..w {
+                tmp[[i, j]] += wt * im[[src, j]] as f64;
+            }
+        }
+    }
+    Array2::from_shape_fn((oh, ow), |(i, j)| {
+        let v: f64 = cols[j].iter().map(|&(src, wt)| wt * tmp[[i, src]]).sum();
+        ((v * 255.0).round() / 255.0) as f32
+    })
+}
+
+/// For each of `m` output cells over `n` input cells (`m <= n`), the input cells it
+/// overlaps with the fraction of the output cell each covers (summing to 1).
+fn area_weights(n: usize, m: usize) -> Vec<Vec<(usize, f64)>> {
+    let step = n as f64 / m as f64;
+    (0..m)
+        .map(|i| {
+            let (a, b) = (i as f64 * step, (i + 1) as f64 * step);
+            let first = a.floor() as usize;
+            let last = (b.ceil() as usize).min(n);
+            (first..last)
+                .filter_map(|k| {
+                    let overlap = (b.min(k as f64 + 1.0) - a.max(k as f64)).max(0.0);
+                    (overlap > 0.0).then_some((k, overlap / step))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn to_gray(im: ndarray::ArrayD<f32>, path: &Path) -> Result<Array2<f32>> {
@@ -243,5 +331,52 @@ mod tests {
             ss / s2
         );
         assert!(sample_batch(&set, 1, 41, 0.1, &mut posterior::rng(0)).is_err());
+    }
+
+    #[test]
+    fn halving_is_the_block_mean_and_area_averaging_keeps_the_mean() {
+        // Values on the 8-bit grid whose 2x2 means are on it too (multiples of 4/255).
+        let im = Array2::from_shape_fn((6, 8), |(i, j)| ((i * 5 + j * 3) % 16 * 16) as f32 / 255.0);
+        let half = downscale(&im, 0.5);
+        assert_eq!(half.dim(), (3, 4));
+        for i in 0..3 {
+            for j in 0..4 {
+                let mean = (im[[2 * i, 2 * j]]
+                    + im[[2 * i + 1, 2 * j]]
+                    + im[[2 * i, 2 * j + 1]]
+                    + im[[2 * i + 1, 2 * j + 1]])
+                    / 4.0;
+                assert!((half[[i, j]] - mean).abs() < 1.0 / 510.0, "({i}, {j})");
+            }
+        }
+        // A non-integer factor: sizes rounded; a constant stays constant; the mean of a
+        // ramp is kept to the rounding.
+        let ramp = Array2::from_shape_fn((50, 40), |(i, j)| (i + 2 * j) as f32 / 255.0);
+        let small = downscale(&ramp, 0.7);
+        assert_eq!(small.dim(), (35, 28));
+        let m_in = ramp.mean().unwrap();
+        let m_out = small.mean().unwrap();
+        assert!((m_in - m_out).abs() < 1.0 / 255.0, "{m_in} vs {m_out}");
+        let flat = downscale(&Array2::from_elem((9, 7), 100.0 / 255.0), 0.8);
+        assert!(flat.iter().all(|&v| (v - 100.0 / 255.0).abs() < 1e-6));
+        // Rows and columns stay monotone under averaging.
+        for i in 0..35 {
+            for j in 1..28 {
+                assert!(small[[i, j]] >= small[[i, j - 1]]);
+            }
+        }
+    }
+
+    #[test]
+    fn scaled_sets_name_and_size_their_copies_and_refuse_bad_scales() {
+        let im = Array2::from_elem((20, 10), 0.5f32);
+        let set = ImageSet::from_images(vec!["a.png".into()], vec![im]);
+        let multi = set.at_scales(&[1.0, 0.5]).unwrap();
+        assert_eq!(multi.names, ["a.png", "a.png@0.5"]);
+        assert_eq!(multi.images[1].dim(), (10, 5));
+        assert_eq!(multi.pixels(), 250);
+        for bad in [&[][..], &[0.0], &[1.5], &[f32::NAN], &[0.5, 0.5]] {
+            assert!(set.at_scales(bad).is_err(), "{bad:?}");
+        }
     }
 }

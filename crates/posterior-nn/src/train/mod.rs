@@ -54,6 +54,10 @@ pub struct TrainConfig {
     /// `steps`) began: 0, or the step where a resumed run restarted it ([`Self::restart_lr`]).
     #[serde(default)]
     pub phase_start: u64,
+    /// Scales the training images are used at ([`ImageSet::at_scales`]; 1: as they are).
+    /// A resumed run may change them only when it starts a new learning-rate phase.
+    #[serde(default = "native_scale")]
+    pub scales: Vec<f32>,
     /// On resume only: start a new phase at the checkpoint's step with this peak
     /// learning rate (warm-up and cosine decay over the remaining steps) instead of
     /// stretching the original schedule. Not stored: the checkpoint records the new `lr`
@@ -61,6 +65,11 @@ pub struct TrainConfig {
     /// interrupted command run again), the phase continues unchanged.
     #[serde(skip)]
     pub restart_lr: Option<f32>,
+}
+
+/// The scale list of runs that did not record one: the images as they are.
+fn native_scale() -> Vec<f32> {
+    vec![1.0]
 }
 
 impl Default for TrainConfig {
@@ -79,6 +88,7 @@ impl Default for TrainConfig {
             validate_every: 500,
             checkpoint_every: 100,
             phase_start: 0,
+            scales: native_scale(),
             restart_lr: None,
         }
     }
@@ -88,6 +98,7 @@ impl TrainConfig {
     /// Check the settings.
     pub fn validate(&self) -> Result<()> {
         self.net.validate()?;
+        data::check_scales(&self.scales)?;
         if self.patch < 4 || self.patch % 2 != 0 {
             return Err(Error::param(
                 "patch",
@@ -371,7 +382,8 @@ pub struct Trained {
 /// shrinks, so the result differs from a run started with that count), and except the
 /// peak learning rate when `config.restart_lr` is set: training then continues with a
 /// new warm-up and cosine phase from the checkpoint's step (a fine-tuning phase at a
-/// lower rate, without the jump a stretched schedule makes).
+/// lower rate, without the jump a stretched schedule makes), which may also change
+/// `config.scales` (the images' scales, [`ImageSet::at_scales`]).
 #[allow(clippy::too_many_arguments)] // reason: the inputs of one training run, each distinct and required
 pub fn train_denoiser(
     config: &TrainConfig,
@@ -418,7 +430,9 @@ pub fn train_denoiser(
         }
         // Rerunning an interrupted command (the same --steps and --lr as the checkpoint's
         // phase) continues that phase exactly instead of starting another one.
-        let same_phase = config.steps == ck.config.steps && config.restart_lr == Some(ck.config.lr);
+        let same_phase = config.steps == ck.config.steps
+            && config.restart_lr == Some(ck.config.lr)
+            && config.scales == ck.config.scales;
         ck.config.steps = config.steps;
         if let Some(v) = config.restart_lr.filter(|_| !same_phase) {
             if ck.step == config.steps {
@@ -432,6 +446,15 @@ pub fn train_denoiser(
             }
             ck.config.lr = v;
             ck.config.phase_start = ck.step;
+            ck.config.scales = config.scales.clone();
+        } else if config.scales != ck.config.scales {
+            return Err(Error::param(
+                "scales",
+                format!(
+                    "the run uses scales {:?}; other scales ({:?}) need a new learning-rate phase",
+                    ck.config.scales, config.scales
+                ),
+            ));
         }
         on_event(&Event::Resumed { step: ck.step });
         ck
@@ -448,6 +471,13 @@ pub fn train_denoiser(
         }
     };
     let cfg = ck.config.clone();
+    let scaled;
+    let data = if cfg.scales == [1.0] {
+        data
+    } else {
+        scaled = data.at_scales(&cfg.scales)?;
+        &scaled
+    };
     let start = Instant::now();
     let first = ck.step;
     let mut loss_sum = 0.0;

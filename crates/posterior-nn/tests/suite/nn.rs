@@ -335,6 +335,37 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
     assert_eq!(again.checkpoint.adam, b.checkpoint.adam);
 }
 
+/// The training scales are part of the run: a resumed run keeps them, and only a new
+/// learning-rate phase may change them (recorded in the checkpoint).
+#[test]
+fn a_new_phase_may_change_the_scales_and_only_a_new_phase() {
+    let set = tiny_images();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.ckpt");
+    run_quiet(&quick_config(4), &set, &path, false).unwrap();
+    let plain_copy = dir.path().join("plain.ckpt");
+    std::fs::copy(&path, &plain_copy).unwrap();
+    let mut multi = quick_config(9);
+    multi.scales = vec![1.0, 0.5];
+    let err = run_quiet(&multi, &set, &path, true).unwrap_err();
+    assert!(err.to_string().contains("new learning-rate phase"), "{err}");
+    multi.restart_lr = Some(1e-3);
+    let a = run_quiet(&multi, &set, &path, true).unwrap();
+    assert_eq!(a.checkpoint.config.scales, [1.0, 0.5]);
+    assert_eq!(Checkpoint::load(&path).unwrap().config.scales, [1.0, 0.5]);
+    // The same phase on the native scale only trains on other patches.
+    let mut native = quick_config(9);
+    native.restart_lr = Some(1e-3);
+    let b = run_quiet(&native, &set, &plain_copy, true).unwrap();
+    assert_eq!(b.checkpoint.config.scales, [1.0]);
+    assert_ne!(a.checkpoint.params, b.checkpoint.params);
+    // Scales outside (0, 1] are refused before any step.
+    let mut bad = quick_config(3);
+    bad.scales = vec![1.0, 2.0];
+    let err = run_quiet(&bad, &set, &dir.path().join("bad.ckpt"), false).unwrap_err();
+    assert!(err.to_string().contains("(0, 1]"), "{err}");
+}
+
 #[test]
 fn batches_depend_only_on_seed_and_step() {
     let set = tiny_images();
