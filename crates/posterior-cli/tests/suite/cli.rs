@@ -935,3 +935,72 @@ fn resumed_generative_training_takes_the_checkpoint_settings() {
     let o = go("gan", &["--resume", "--steps", "4"]);
     assert_clean_error(&o, "holds a VAE checkpoint, not a GAN");
 }
+
+/// The `[default: N]` of the train flags that are optional (so that a resumed run can tell
+/// "not given" from "given") are written by hand in the help: they must be the library's.
+#[test]
+fn train_help_states_the_library_defaults() {
+    use posterior_nn::generative::gan::GanConfig;
+    use posterior_nn::generative::vae::VaeConfig;
+    use posterior_nn::train::TrainConfig;
+    let help = |what: &str| {
+        let o = bin()
+            .args(["train", what, "--help"])
+            .output()
+            .expect("binary runs");
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The help of `flag`: its line and those below it up to the next flag (clap puts the
+    // text on the flag's line in the short layout, below it in the long one).
+    let doc = |text: &str, flag: &str| -> String {
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(&format!("{flag} ")));
+        let first = lines
+            .next()
+            .unwrap_or_else(|| panic!("{flag} missing from the help"));
+        let rest: Vec<&str> = lines
+            .take_while(|l| !l.trim_start().starts_with('-'))
+            .collect();
+        format!("{first} {}", rest.join(" "))
+    };
+    let d = TrainConfig::default();
+    let den = help("denoiser");
+    let scales: Vec<String> = d.scales.iter().map(|s| s.to_string()).collect();
+    for (flag, value) in [
+        ("--seed", d.seed.to_string()),
+        ("--batch", d.batch.to_string()),
+        ("--patch", d.patch.to_string()),
+        ("--lr", d.lr.to_string()),
+        ("--sigma-max", (d.sigma_max * 255.0).round().to_string()),
+        ("--depth", d.net.depth.to_string()),
+        ("--features", d.net.features.to_string()),
+        ("--validate-every", d.validate_every.to_string()),
+        ("--checkpoint-every", d.checkpoint_every.to_string()),
+        ("--scales", scales.join(",")),
+    ] {
+        let line = doc(&den, flag);
+        assert!(
+            line.contains(&format!("[default: {value}]")),
+            "{flag}: expected [default: {value}] in {line:?}"
+        );
+    }
+    let vae = help("vae");
+    let (v, g) = (VaeConfig::default(), GanConfig::default());
+    assert_eq!(v.latent, g.latent, "one --latent default for both models");
+    for (flag, value) in [
+        ("--seed", "0".to_string()),
+        ("--latent", v.latent.to_string()),
+        ("--hidden", v.hidden.to_string()),
+        ("--features", g.features.to_string()),
+    ] {
+        let line = doc(&vae, flag);
+        assert!(
+            line.contains(&format!("[default: {value}]")),
+            "{flag}: expected [default: {value}] in {line:?}"
+        );
+    }
+    let gen_seed = posterior_nn::generative::train::GenTrainConfig::vae(v).seed;
+    assert_eq!(gen_seed, 0);
+}
