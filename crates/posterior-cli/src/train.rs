@@ -93,8 +93,9 @@ pub struct DenoiserArgs {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Continue from the checkpoint: same data; the checkpoint's network, batch, patch,
-    /// seed, noise range and intervals are kept (giving one of those flags with another
-    /// value is an error); --steps sets the new total and --lr may start a new phase.
+    /// scales, seed, noise range and intervals are kept (giving one of those flags with
+    /// another value is an error); --steps sets the new total and --lr may start a new
+    /// phase, which may also change --batch, --patch and --scales.
     #[arg(long)]
     resume: bool,
     /// Seed of the initial weights and of every batch [default: 0].
@@ -129,7 +130,7 @@ pub struct DenoiserArgs {
     checkpoint_every: Option<u64>,
     /// Scales in (0, 1] to use the training images at, comma-separated: each image is
     /// also downscaled by area averaging to each one (DnCNN's multi-scale patches); with
-    /// --resume, other scales than the checkpoint's need --lr (a new phase) [default: 1].
+    /// --resume, other scales than the checkpoint's need --lr (a new phase) [default: 1]
     #[arg(long, value_delimiter = ',')]
     scales: Option<Vec<f32>>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
@@ -197,7 +198,8 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
         "resume",
         format!(
             "the run in {} was made with other settings: {}; a resumed run keeps its \
-             settings, so drop those flags, or start a new run with another --checkpoint",
+             settings (but --batch, --patch and --scales may change with a new phase, \
+             --lr), so drop those flags, or start a new run with another --checkpoint",
             ckpt.display(),
             clash.join(", ")
         ),
@@ -210,10 +212,18 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
 fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
     if a.resume {
         let base = train::Checkpoint::load(ckpt)?.config;
+        // Batch, patch and scales may change with a new phase (--lr), the rest never.
+        let phase_only = |c: Option<String>| c.filter(|_| a.lr.is_none());
         let clash: Vec<String> = [
             differs("--seed", a.seed, base.seed),
-            differs("--batch", a.batch, base.batch),
-            differs("--patch", a.patch, base.patch),
+            phase_only(differs("--batch", a.batch, base.batch)),
+            phase_only(differs("--patch", a.patch, base.patch)),
+            phase_only(
+                a.scales
+                    .as_ref()
+                    .filter(|s| **s != base.scales)
+                    .map(|s| format!("--scales {s:?} (the checkpoint's: {:?})", base.scales)),
+            ),
             // The flag is on the 0-255 scale; a run started with it stored flag / 255.
             a.sigma_max
                 .filter(|v| v / 255.0 != base.sigma_max)
@@ -236,23 +246,12 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         .flatten()
         .collect();
         settings_clash(ckpt, &clash)?;
-        if let Some(s) = a.scales.as_ref().filter(|s| **s != base.scales)
-            && a.lr.is_none()
-        {
-            return Err(Error::param(
-                "scales",
-                format!(
-                    "the run in {} uses scales {:?}; other scales ({s:?}) need a new \
-                     learning-rate phase: give --lr too",
-                    ckpt.display(),
-                    base.scales
-                ),
-            ));
-        }
         return Ok(TrainConfig {
             steps: a.steps,
             restart_lr: a.lr,
             scales: a.scales.clone().unwrap_or(base.scales.clone()),
+            batch: a.batch.unwrap_or(base.batch),
+            patch: a.patch.unwrap_or(base.patch),
             ..base
         });
     }

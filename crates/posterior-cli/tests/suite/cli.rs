@@ -890,10 +890,18 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
     assert!(stderr(&o).contains("resumed at step 4"), "{}", stderr(&o));
     // Other scales need a new phase (--lr); with one they are taken and reported.
     let o = go(&["--resume", "--scales", "1,0.5"], "6");
-    assert_clean_error(&o, "need a new learning-rate phase");
-    let o = go(&["--resume", "--scales", "1,0.5", "--lr", "1e-4"], "6");
+    assert_clean_error(&o, "--scales [1.0, 0.5] (the checkpoint's: [1.0])");
+    let o = go(&["--resume", "--patch", "10"], "6");
+    assert_clean_error(&o, "--patch 10 (the checkpoint's: 8)");
+    let o = go(
+        &[
+            "--resume", "--scales", "1,0.5", "--patch", "10", "--lr", "1e-4",
+        ],
+        "6",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("at scales 1, 0.5 ("), "{}", stderr(&o));
+    assert!(stderr(&o).contains("patches 10x10"), "{}", stderr(&o));
     let o = go(&["--resume", "--scales", "1,1.5", "--lr", "1e-4"], "7");
     assert_clean_error(&o, "each scale must be in (0, 1], got 1.5");
 }

@@ -55,7 +55,8 @@ pub struct TrainConfig {
     #[serde(default)]
     pub phase_start: u64,
     /// Scales the training images are used at ([`ImageSet::at_scales`]; 1: as they are).
-    /// A resumed run may change them only when it starts a new learning-rate phase.
+    /// A resumed run may change them, and the batch and patch size, only when it starts a
+    /// new learning-rate phase.
     #[serde(default = "native_scale")]
     pub scales: Vec<f32>,
     /// On resume only: start a new phase at the checkpoint's step with this peak
@@ -95,6 +96,17 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The patch source and batch shape, which a new learning-rate phase may change:
+    /// `patches PxP, batch B, scales [..]`.
+    pub fn data_settings(&self) -> String {
+        format!(
+            "patches {p}x{p}, batch {}, scales {:?}",
+            self.batch,
+            self.scales,
+            p = self.patch
+        )
+    }
+
     /// Check the settings.
     pub fn validate(&self) -> Result<()> {
         self.net.validate()?;
@@ -383,7 +395,7 @@ pub struct Trained {
 /// peak learning rate when `config.restart_lr` is set: training then continues with a
 /// new warm-up and cosine phase from the checkpoint's step (a fine-tuning phase at a
 /// lower rate, without the jump a stretched schedule makes), which may also change
-/// `config.scales` (the images' scales, [`ImageSet::at_scales`]).
+/// `config.scales` (the images' scales, [`ImageSet::at_scales`]), `patch` and `batch`.
 #[allow(clippy::too_many_arguments)] // reason: the inputs of one training run, each distinct and required
 pub fn train_denoiser(
     config: &TrainConfig,
@@ -432,7 +444,7 @@ pub fn train_denoiser(
         // phase) continues that phase exactly instead of starting another one.
         let same_phase = config.steps == ck.config.steps
             && config.restart_lr == Some(ck.config.lr)
-            && config.scales == ck.config.scales;
+            && config.data_settings() == ck.config.data_settings();
         ck.config.steps = config.steps;
         if let Some(v) = config.restart_lr.filter(|_| !same_phase) {
             if ck.step == config.steps {
@@ -447,12 +459,15 @@ pub fn train_denoiser(
             ck.config.lr = v;
             ck.config.phase_start = ck.step;
             ck.config.scales = config.scales.clone();
-        } else if config.scales != ck.config.scales {
+            ck.config.patch = config.patch;
+            ck.config.batch = config.batch;
+        } else if config.data_settings() != ck.config.data_settings() {
             return Err(Error::param(
-                "scales",
+                "resume",
                 format!(
-                    "the run uses scales {:?}; other scales ({:?}) need a new learning-rate phase",
-                    ck.config.scales, config.scales
+                    "the run uses {}; {} needs a new learning-rate phase",
+                    ck.config.data_settings(),
+                    config.data_settings()
                 ),
             ));
         }

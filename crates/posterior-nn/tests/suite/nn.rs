@@ -335,10 +335,10 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
     assert_eq!(again.checkpoint.adam, b.checkpoint.adam);
 }
 
-/// The training scales are part of the run: a resumed run keeps them, and only a new
-/// learning-rate phase may change them (recorded in the checkpoint).
+/// The training scales, patch and batch size are part of the run: a resumed run keeps
+/// them, and only a new learning-rate phase may change them (recorded in the checkpoint).
 #[test]
-fn a_new_phase_may_change_the_scales_and_only_a_new_phase() {
+fn a_new_phase_may_change_scales_patch_and_batch_and_only_a_new_phase() {
     let set = tiny_images();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.ckpt");
@@ -349,9 +349,19 @@ fn a_new_phase_may_change_the_scales_and_only_a_new_phase() {
     multi.scales = vec![1.0, 0.5];
     let err = run_quiet(&multi, &set, &path, true).unwrap_err();
     assert!(err.to_string().contains("new learning-rate phase"), "{err}");
+    let mut bigger = quick_config(9);
+    bigger.patch = 20;
+    let err = run_quiet(&bigger, &set, &path, true).unwrap_err();
+    assert!(err.to_string().contains("patches 20x20"), "{err}");
     multi.restart_lr = Some(1e-3);
+    multi.patch = 18;
+    multi.batch = 5;
     let a = run_quiet(&multi, &set, &path, true).unwrap();
     assert_eq!(a.checkpoint.config.scales, [1.0, 0.5]);
+    assert_eq!(
+        (a.checkpoint.config.patch, a.checkpoint.config.batch),
+        (18, 5)
+    );
     assert_eq!(Checkpoint::load(&path).unwrap().config.scales, [1.0, 0.5]);
     // The same phase on the native scale only trains on other patches.
     let mut native = quick_config(9);
