@@ -74,7 +74,9 @@ fn native_scale() -> Vec<f32> {
 }
 
 impl Default for TrainConfig {
-    /// The settings of the shipped gray denoiser.
+    /// The settings the shipped gray denoiser's run started with (its later phases changed
+    /// the peak learning rate, the scales and, for one phase, the patch and batch; its
+    /// manifest entry lists each command).
     fn default() -> Self {
         Self {
             net: DenoiserConfig::default(),
