@@ -93,9 +93,9 @@ pub struct DenoiserArgs {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Continue from the checkpoint: same data; the checkpoint's network, batch, patch,
-    /// scales, seed, noise range and intervals are kept (giving one of those flags with
-    /// another value is an error); --steps sets the new total and --lr may start a new
-    /// phase, which may also change --batch, --patch and --scales.
+    /// scales, dead leaves, seed, noise range and intervals are kept (giving one of those
+    /// flags with another value is an error); --steps sets the new total and --lr may start
+    /// a new phase, which may also change --batch, --patch, --scales and --dead-leaves.
     #[arg(long)]
     resume: bool,
     /// Seed of the initial weights and of every batch [default: 0].
@@ -133,6 +133,12 @@ pub struct DenoiserArgs {
     /// --resume, other scales than the checkpoint's need --lr (a new phase) [default: 1]
     #[arg(long, value_delimiter = ',')]
     scales: Option<Vec<f32>>,
+    /// Also train on this many generated 256x256 dead-leaves images (flat discs of random
+    /// gray level and power-law radius occluding one another: sharp edges and flat regions
+    /// at every scale); with --resume, another count than the checkpoint's needs --lr (a
+    /// new phase) [default: 0]
+    #[arg(long)]
+    dead_leaves: Option<usize>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -198,8 +204,8 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
         "resume",
         format!(
             "the run in {} was made with other settings: {}; a resumed run keeps its \
-             settings (but --batch, --patch and --scales may change with a new phase, \
-             --lr), so drop those flags, or start a new run with another --checkpoint",
+             settings (but --batch, --patch, --scales and --dead-leaves may change with \
+             a new phase, --lr), so drop those flags, or start a new run with another --checkpoint",
             ckpt.display(),
             clash.join(", ")
         ),
@@ -212,7 +218,8 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
 fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
     if a.resume {
         let base = train::Checkpoint::load(ckpt)?.config;
-        // Batch, patch and scales may change with a new phase (--lr), the rest never.
+        // Batch, patch, scales and dead leaves may change with a new phase (--lr), the
+        // rest never.
         let phase_only = |c: Option<String>| c.filter(|_| a.lr.is_none());
         let clash: Vec<String> = [
             differs("--seed", a.seed, base.seed),
@@ -224,6 +231,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
                     .filter(|s| **s != base.scales)
                     .map(|s| format!("--scales {s:?} (the checkpoint's: {:?})", base.scales)),
             ),
+            phase_only(differs("--dead-leaves", a.dead_leaves, base.dead_leaves)),
             // The flag is on the 0-255 scale; a run started with it stored flag / 255.
             a.sigma_max
                 .filter(|v| v / 255.0 != base.sigma_max)
@@ -250,6 +258,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             steps: a.steps,
             restart_lr: a.lr,
             scales: a.scales.clone().unwrap_or(base.scales.clone()),
+            dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
             batch: a.batch.unwrap_or(base.batch),
             patch: a.patch.unwrap_or(base.patch),
             ..base
@@ -272,6 +281,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         validate_every: a.validate_every.unwrap_or(base.validate_every),
         checkpoint_every: a.checkpoint_every.unwrap_or(base.checkpoint_every),
         scales: a.scales.clone().unwrap_or(base.scales.clone()),
+        dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
         ..base
     })
 }
@@ -291,7 +301,7 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         sigmas255: vec![15.0, 25.0, 50.0],
         seed: 1234,
     };
-    let at_scales = if config.scales == [1.0] {
+    let mut at_scales = if config.scales == [1.0] {
         String::new()
     } else {
         let list: Vec<String> = config.scales.iter().map(|s| s.to_string()).collect();
@@ -301,6 +311,14 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
             data.at_scales(&config.scales)?.pixels()
         )
     };
+    if config.dead_leaves > 0 {
+        let side = posterior_nn::train::data::DEAD_LEAVES_SIDE;
+        at_scales += &format!(
+            " and {} dead-leaves images ({} pixels)",
+            config.dead_leaves,
+            config.dead_leaves * side * side
+        );
+    }
     eprintln!(
         "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels){at_scales}: {} steps of {} patches {}x{}",
         DenoiserConfig::KIND,

@@ -1,5 +1,5 @@
-//! Synthetic test objects: the modified Shepp-Logan head phantom and random ellipse
-//! images, rasterised at any size.
+//! Synthetic test objects: the modified Shepp-Logan head phantom, random ellipse images
+//! and dead-leaves images, rasterised at any size.
 //!
 //! Geometry (the convention of MATLAB's `phantom` and of scikit-image's
 //! `shepp_logan_phantom`): the phantom lives in the square `[-1, 1]²` with `x` pointing
@@ -206,6 +206,142 @@ pub fn random_ellipses(h: usize, w: usize, count: usize, seed: u64) -> Array2<f3
     to_unit_f32(img)
 }
 
+/// Parameters of [`dead_leaves`]: leaf radii (in output pixels) follow the density
+/// `p(r) ∝ r^(-alpha)` on `[r_min, r_max]`; `alpha = 3` makes the image statistics close
+/// to scale invariant, as those of natural images are (Lee, Mumford & Huang, IJCV 2001).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeadLeaves {
+    /// Smallest leaf radius, pixels (> 0).
+    pub r_min: f64,
+    /// Largest leaf radius, pixels (>= `r_min`).
+    pub r_max: f64,
+    /// Exponent of the radius density (>= 0).
+    pub alpha: f64,
+    /// Sub-pixel samples per side averaged into each pixel (>= 1; 1: point sampling).
+    pub supersample: usize,
+}
+
+impl Default for DeadLeaves {
+    /// Radii from 1 to 256 pixels, `alpha = 3`, 4x4 samples per pixel.
+    fn default() -> Self {
+        Self {
+            r_min: 1.0,
+            r_max: 256.0,
+            alpha: 3.0,
+            supersample: 4,
+        }
+    }
+}
+
+impl DeadLeaves {
+    /// Check the parameters.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |why: String| Err(crate::Error::param("dead leaves", why));
+        if !(self.r_min.is_finite() && self.r_min > 0.0) {
+            return bad(format!("r_min must be finite and > 0, got {}", self.r_min));
+        }
+        if !(self.r_max.is_finite() && self.r_max >= self.r_min) {
+            return bad(format!(
+                "r_max must be finite and >= r_min ({}), got {}",
+                self.r_min, self.r_max
+            ));
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return bad(format!("alpha must be finite and >= 0, got {}", self.alpha));
+        }
+        if self.supersample == 0 {
+            return bad("supersample must be >= 1".into());
+        }
+        Ok(())
+    }
+
+    /// The radius at quantile `u` in `[0, 1]` of the density `∝ r^(-alpha)` on
+    /// `[a, b]` (the inverse of its distribution function).
+    fn radius(u: f64, a: f64, b: f64, alpha: f64) -> f64 {
+        if a == b {
+            return a;
+        }
+        if (alpha - 1.0).abs() < 1e-12 {
+            return a * (b / a).powf(u);
+        }
+        let e = 1.0 - alpha;
+        let (pa, pb) = (a.powf(e), b.powf(e));
+        (pa + u * (pb - pa)).powf(1.0 / e).clamp(a, b)
+    }
+}
+
+/// A seeded dead-leaves image (Matheron's model): opaque discs of uniform random gray level
+/// in `[0, 1]`, radius drawn from [`DeadLeaves`]' power law and centre uniform over the
+/// plane, fall one on top of another; the image shows the uppermost disc at every point.
+/// It is generated front to back: each new disc only paints what the discs drawn before
+/// (which lie above it) left uncovered, until every sample is covered. Sub-pixel samples
+/// (`supersample²` per pixel, at the sub-pixel centres) are averaged, so edges are
+/// anti-aliased. A generic piecewise-constant model of natural images (flat regions,
+/// sharp edges and occlusions at every scale), also used as synthetic training data for
+/// denoisers (Achddou, Gousseau & Ladjal, SSVM 2021).
+///
+/// Discs whose centre lies farther than `r_max` from the image cannot touch it; centres
+/// are drawn over the image grown by `r_max` on each side and those discs that miss the
+/// image are skipped, so the image is a window on the stationary model. (A sample still
+/// uncovered after 2^26 discs, which needs implausibly small `r_min`, takes the value 0.5.)
+pub fn dead_leaves(
+    h: usize,
+    w: usize,
+    params: &DeadLeaves,
+    seed: u64,
+) -> crate::Result<Array2<f32>> {
+    params.validate()?;
+    let s = params.supersample;
+    let (hh, ww) = (h * s, w * s);
+    let mut fine = vec![f32::NAN; hh * ww];
+    let mut left = fine.len();
+    let (a, b) = (params.r_min * s as f64, params.r_max * s as f64);
+    let mut rng = crate::rng(seed);
+    let mut drawn = 0u64;
+    while left > 0 && drawn < 1 << 26 {
+        drawn += 1;
+        let r = DeadLeaves::radius(rng.random::<f64>(), a, b, params.alpha);
+        let cx = -b + rng.random::<f64>() * (ww as f64 + 2.0 * b);
+        let cy = -b + rng.random::<f64>() * (hh as f64 + 2.0 * b);
+        let value = rng.random::<f32>();
+        // Sample (i, j) sits at (i + 0.5, j + 0.5).
+        let i0 = (cy - r - 0.5).ceil().max(0.0);
+        let i1 = (cy + r - 0.5).floor().min(hh as f64 - 1.0);
+        if i0 > i1 {
+            continue;
+        }
+        for i in i0 as usize..=i1 as usize {
+            let dy = i as f64 + 0.5 - cy;
+            let half = (r * r - dy * dy).max(0.0).sqrt();
+            let j0 = (cx - half - 0.5).ceil().max(0.0);
+            let j1 = (cx + half - 0.5).floor().min(ww as f64 - 1.0);
+            if j0 > j1 {
+                continue;
+            }
+            for v in &mut fine[i * ww + j0 as usize..=i * ww + j1 as usize] {
+                if v.is_nan() {
+                    *v = value;
+                    left -= 1;
+                }
+            }
+        }
+    }
+    let mut out = Array2::<f32>::zeros((h, w));
+    let norm = 1.0 / (s * s) as f64;
+    for ((i, j), o) in out.indexed_iter_mut() {
+        let mut sum = 0.0f64;
+        for di in 0..s {
+            let row = &fine[(i * s + di) * ww + j * s..(i * s + di) * ww + (j + 1) * s];
+            sum += row
+                .iter()
+                .map(|&v| if v.is_nan() { 0.5 } else { v as f64 })
+                .sum::<f64>();
+        }
+        *o = (sum * norm) as f32;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +505,103 @@ mod tests {
         assert!(direct.iter().any(|&v| v > 0.0));
         for (s, d) in single.iter().zip(direct.iter()) {
             assert_eq!(*s, *d as f32);
+        }
+    }
+
+    #[test]
+    fn dead_leaves_radii_follow_the_power_law() {
+        // Distribution function of r^-3 on [1, 100]: F(r) = (1 - r^-2) / (1 - 100^-2).
+        let f = |r: f64| (1.0 - r.powi(-2)) / (1.0 - 1e-4);
+        for r in [1.0, 1.5, 2.0, 5.0, 30.0, 100.0] {
+            let got = DeadLeaves::radius(f(r), 1.0, 100.0, 3.0);
+            assert!((got - r).abs() < 1e-9 * r, "{r}: {got}");
+        }
+        // alpha = 1 is log-uniform, alpha = 0 uniform; equal bounds give that radius.
+        assert!((DeadLeaves::radius(0.5, 1.0, 100.0, 1.0) - 10.0).abs() < 1e-9);
+        assert!((DeadLeaves::radius(0.25, 2.0, 6.0, 0.0) - 3.0).abs() < 1e-9);
+        assert_eq!(DeadLeaves::radius(0.7, 4.0, 4.0, 3.0), 4.0);
+    }
+
+    #[test]
+    fn dead_leaves_are_seeded_flat_leaves_and_supersampling_is_the_block_mean() {
+        let p = DeadLeaves {
+            r_min: 2.0,
+            r_max: 40.0,
+            alpha: 3.0,
+            supersample: 1,
+        };
+        let a = dead_leaves(48, 64, &p, 3).unwrap();
+        assert_eq!(a, dead_leaves(48, 64, &p, 3).unwrap());
+        assert_ne!(a, dead_leaves(48, 64, &p, 4).unwrap());
+        // Point sampled, every pixel shows one leaf's gray level: flat regions, several
+        // leaves, neighbours mostly equal.
+        assert!(a.iter().all(|&v| (0.0..1.0).contains(&v)));
+        let mut levels: Vec<f32> = a.iter().copied().collect();
+        levels.sort_by(f32::total_cmp);
+        levels.dedup();
+        assert!(
+            levels.len() > 10 && levels.len() < 48 * 64 / 4,
+            "{}",
+            levels.len()
+        );
+        let same = a
+            .windows((1, 2))
+            .into_iter()
+            .filter(|w| w[[0, 0]] == w[[0, 1]])
+            .count();
+        assert!(same > 47 * 64 * 7 / 10, "{same}");
+        // Supersampling s renders the same discs on the s-times finer grid (radii in fine
+        // pixels are r * s either way) and averages s x s blocks.
+        let s = 4;
+        let fine = dead_leaves(
+            48 * s,
+            64 * s,
+            &DeadLeaves {
+                r_min: 2.0 * s as f64,
+                r_max: 40.0 * s as f64,
+                ..p
+            },
+            3,
+        )
+        .unwrap();
+        let coarse = dead_leaves(
+            48,
+            64,
+            &DeadLeaves {
+                supersample: s,
+                ..p
+            },
+            3,
+        )
+        .unwrap();
+        let mut mixed = 0;
+        for ((i, j), &c) in coarse.indexed_iter() {
+            let block: Vec<f32> = (0..s * s)
+                .map(|k| fine[[i * s + k / s, j * s + k % s]])
+                .collect();
+            let mean = block.iter().map(|&v| v as f64).sum::<f64>() / (s * s) as f64;
+            assert!((c as f64 - mean).abs() < 1e-6, "({i}, {j}): {c} vs {mean}");
+            mixed += usize::from(block.iter().any(|&v| v != block[0]));
+        }
+        assert!(
+            mixed > 0,
+            "some pixels straddle an edge and are anti-aliased"
+        );
+        // Bad parameters are refused.
+        for bad in [
+            DeadLeaves { r_min: 0.0, ..p },
+            DeadLeaves { r_max: 1.0, ..p },
+            DeadLeaves { alpha: -1.0, ..p },
+            DeadLeaves {
+                supersample: 0,
+                ..p
+            },
+            DeadLeaves {
+                r_max: f64::NAN,
+                ..p
+            },
+        ] {
+            assert!(dead_leaves(8, 8, &bad, 0).is_err(), "{bad:?}");
         }
     }
 }

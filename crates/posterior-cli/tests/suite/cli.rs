@@ -904,6 +904,16 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
     assert!(stderr(&o).contains("patches 10x10"), "{}", stderr(&o));
     let o = go(&["--resume", "--scales", "1,1.5", "--lr", "1e-4"], "7");
     assert_clean_error(&o, "each scale must be in (0, 1], got 1.5");
+    // So do dead-leaves images.
+    let o = go(&["--resume", "--dead-leaves", "2"], "7");
+    assert_clean_error(&o, "--dead-leaves 2 (the checkpoint's: 0)");
+    let o = go(&["--resume", "--dead-leaves", "2", "--lr", "1e-4"], "7");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("and 2 dead-leaves images (131072 pixels)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `train vae|gan --resume` takes the checkpoint's settings without repeating the flags,
@@ -987,6 +997,7 @@ fn train_help_states_the_library_defaults() {
         ("--validate-every", d.validate_every.to_string()),
         ("--checkpoint-every", d.checkpoint_every.to_string()),
         ("--scales", scales.join(",")),
+        ("--dead-leaves", d.dead_leaves.to_string()),
     ] {
         let line = doc(&den, flag);
         assert!(

@@ -109,6 +109,32 @@ impl ImageSet {
     }
 }
 
+/// Side of the generated dead-leaves training images.
+pub const DEAD_LEAVES_SIDE: usize = 256;
+
+/// `count` dead-leaves images ([`posterior::phantom::dead_leaves`] with its default
+/// parameters: radii 1 to 256 pixels, density `∝ r^-3`, 4x4 anti-aliasing samples),
+/// `256 x 256`, rounded to the 8-bit grid like the bundled images, named `dead_leaves_K`;
+/// image `K` has seed `seed + K` xor a fixed constant, so a run's seed fixes them.
+pub fn dead_leaves_set(count: usize, seed: u64) -> Result<ImageSet> {
+    let params = posterior::phantom::DeadLeaves::default();
+    let mut set = ImageSet {
+        names: Vec::with_capacity(count),
+        images: Vec::with_capacity(count),
+    };
+    for k in 0..count {
+        let im = posterior::phantom::dead_leaves(
+            DEAD_LEAVES_SIDE,
+            DEAD_LEAVES_SIDE,
+            &params,
+            seed.wrapping_add(k as u64) ^ 0xDEAD_1EAF_5EED_0001,
+        )?;
+        set.names.push(format!("dead_leaves_{k}"));
+        set.images.push(im.mapv(|v| (v * 255.0).round() / 255.0));
+    }
+    Ok(set)
+}
+
 /// Check a list of training scales: non-empty, each in `(0, 1]`, no repeats.
 pub fn check_scales(scales: &[f32]) -> Result<()> {
     if scales.is_empty() {
@@ -365,6 +391,28 @@ mod tests {
                 assert!(small[[i, j]] >= small[[i, j - 1]]);
             }
         }
+    }
+
+    #[test]
+    fn dead_leaves_sets_are_seeded_8_bit_and_distinct() {
+        let a = dead_leaves_set(3, 7).unwrap();
+        assert_eq!(a.names, ["dead_leaves_0", "dead_leaves_1", "dead_leaves_2"]);
+        let b = dead_leaves_set(3, 7).unwrap();
+        assert_eq!(a.images, b.images);
+        let c = dead_leaves_set(1, 8).unwrap();
+        assert_eq!(c.images[0], a.images[1], "image k has seed + k");
+        assert_ne!(a.images[0], a.images[1]);
+        for im in &a.images {
+            assert_eq!(im.dim(), (DEAD_LEAVES_SIDE, DEAD_LEAVES_SIDE));
+            assert!(im.iter().all(
+                |&v| (0.0..=1.0).contains(&v) && ((v * 255.0).round() - v * 255.0).abs() < 1e-3
+            ));
+            // Gray levels spread over the range, not one flat leaf.
+            let mean = im.iter().map(|&v| v as f64).sum::<f64>() / im.len() as f64;
+            let var = im.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / im.len() as f64;
+            assert!(var > 0.02, "{var}");
+        }
+        assert!(dead_leaves_set(0, 1).unwrap().images.is_empty());
     }
 
     #[test]

@@ -59,6 +59,11 @@ pub struct TrainConfig {
     /// new learning-rate phase.
     #[serde(default = "native_scale")]
     pub scales: Vec<f32>,
+    /// Generated dead-leaves images ([`data::dead_leaves_set`], 256x256, seeded from
+    /// `seed`) added to the training images (after scaling; 0: none). Like the scales, a
+    /// resumed run may change it only with a new learning-rate phase.
+    #[serde(default)]
+    pub dead_leaves: usize,
     /// On resume only: start a new phase at the checkpoint's step with this peak
     /// learning rate (warm-up and cosine decay over the remaining steps) instead of
     /// stretching the original schedule. Not stored: the checkpoint records the new `lr`
@@ -92,6 +97,7 @@ impl Default for TrainConfig {
             checkpoint_every: 100,
             phase_start: 0,
             scales: native_scale(),
+            dead_leaves: 0,
             restart_lr: None,
         }
     }
@@ -99,14 +105,31 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// The patch source and batch shape, which a new learning-rate phase may change:
-    /// `patches PxP, batch B, scales [..]`.
+    /// `patches PxP, batch B, scales [..], D dead-leaves images`.
     pub fn data_settings(&self) -> String {
         format!(
-            "patches {p}x{p}, batch {}, scales {:?}",
+            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images",
             self.batch,
             self.scales,
+            self.dead_leaves,
             p = self.patch
         )
+    }
+
+    /// The images patches are drawn from: `data` at the configured scales, then the
+    /// generated dead-leaves images.
+    pub fn patch_source(&self, data: &ImageSet) -> Result<ImageSet> {
+        let mut set = if self.scales == [1.0] {
+            data.clone()
+        } else {
+            data.at_scales(&self.scales)?
+        };
+        if self.dead_leaves > 0 {
+            let extra = data::dead_leaves_set(self.dead_leaves, self.seed)?;
+            set.names.extend(extra.names);
+            set.images.extend(extra.images);
+        }
+        Ok(set)
     }
 
     /// Check the settings.
@@ -397,7 +420,8 @@ pub struct Trained {
 /// peak learning rate when `config.restart_lr` is set: training then continues with a
 /// new warm-up and cosine phase from the checkpoint's step (a fine-tuning phase at a
 /// lower rate, without the jump a stretched schedule makes), which may also change
-/// `config.scales` (the images' scales, [`ImageSet::at_scales`]), `patch` and `batch`.
+/// `config.scales` (the images' scales, [`ImageSet::at_scales`]), `config.dead_leaves`,
+/// `patch` and `batch`.
 #[allow(clippy::too_many_arguments)] // reason: the inputs of one training run, each distinct and required
 pub fn train_denoiser(
     config: &TrainConfig,
@@ -461,6 +485,7 @@ pub fn train_denoiser(
             ck.config.lr = v;
             ck.config.phase_start = ck.step;
             ck.config.scales = config.scales.clone();
+            ck.config.dead_leaves = config.dead_leaves;
             ck.config.patch = config.patch;
             ck.config.batch = config.batch;
         } else if config.data_settings() != ck.config.data_settings() {
@@ -488,13 +513,7 @@ pub fn train_denoiser(
         }
     };
     let cfg = ck.config.clone();
-    let scaled;
-    let data = if cfg.scales == [1.0] {
-        data
-    } else {
-        scaled = data.at_scales(&cfg.scales)?;
-        &scaled
-    };
+    let data = &cfg.patch_source(data)?;
     let start = Instant::now();
     let first = ck.step;
     let mut loss_sum = 0.0;

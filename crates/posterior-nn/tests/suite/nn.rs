@@ -338,13 +338,15 @@ fn resume_with_a_new_learning_rate_starts_a_new_phase() {
 /// The training scales, patch and batch size are part of the run: a resumed run keeps
 /// them, and only a new learning-rate phase may change them (recorded in the checkpoint).
 #[test]
-fn a_new_phase_may_change_scales_patch_and_batch_and_only_a_new_phase() {
+fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
     let set = tiny_images();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.ckpt");
     run_quiet(&quick_config(4), &set, &path, false).unwrap();
     let plain_copy = dir.path().join("plain.ckpt");
     std::fs::copy(&path, &plain_copy).unwrap();
+    let leaves_copy = dir.path().join("leaves.ckpt");
+    std::fs::copy(&path, &leaves_copy).unwrap();
     let mut multi = quick_config(9);
     multi.scales = vec![1.0, 0.5];
     let err = run_quiet(&multi, &set, &path, true).unwrap_err();
@@ -369,6 +371,25 @@ fn a_new_phase_may_change_scales_patch_and_batch_and_only_a_new_phase() {
     let b = run_quiet(&native, &set, &plain_copy, true).unwrap();
     assert_eq!(b.checkpoint.config.scales, [1.0]);
     assert_ne!(a.checkpoint.params, b.checkpoint.params);
+    // Generated dead-leaves images join the patch source the same way.
+    let mut leaves = quick_config(9);
+    leaves.dead_leaves = 2;
+    let err = run_quiet(&leaves, &set, &leaves_copy, true).unwrap_err();
+    assert!(err.to_string().contains("2 dead-leaves images"), "{err}");
+    leaves.restart_lr = Some(1e-3);
+    let c = run_quiet(&leaves, &set, &leaves_copy, true).unwrap();
+    assert_eq!(c.checkpoint.config.dead_leaves, 2);
+    assert_eq!(
+        Checkpoint::load(&leaves_copy).unwrap().config.dead_leaves,
+        2
+    );
+    assert_ne!(c.checkpoint.params, b.checkpoint.params);
+    let source = c.checkpoint.config.patch_source(&set).unwrap();
+    assert_eq!(source.names.len(), set.names.len() + 2);
+    assert_eq!(
+        source.names[set.names.len()..],
+        ["dead_leaves_0", "dead_leaves_1"]
+    );
     // Scales outside (0, 1] are refused before any step.
     let mut bad = quick_config(3);
     bad.scales = vec![1.0, 2.0];
