@@ -443,7 +443,19 @@ fn print_manifest_entry(path: &Path, ck: &train::Checkpoint, data: &Path) -> Res
             .unwrap_or_default(),
         kind: DenoiserConfig::KIND.into(),
         config: serde_json::to_value(ck.config.net).map_err(|e| Error::Spec(e.to_string()))?,
-        data: format!("{}: {}", data.display(), ck.data.join(", ")),
+        data: format!(
+            "{}: {}{}",
+            data.display(),
+            ck.data.join(", "),
+            if ck.config.dead_leaves > 0 {
+                format!(
+                    "; and {} generated dead-leaves images (--dead-leaves, seed {})",
+                    ck.config.dead_leaves, ck.config.seed
+                )
+            } else {
+                String::new()
+            }
+        ),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         steps: ck.step,
         seed: ck.config.seed,

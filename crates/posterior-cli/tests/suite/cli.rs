@@ -914,6 +914,15 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
         "{}",
         stderr(&o)
     );
+    // The manifest entry names them with the folder's images.
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        entry["data"].as_str().unwrap(),
+        format!(
+            "{}: a.png; and 2 generated dead-leaves images (--dead-leaves, seed 0)",
+            data.display()
+        )
+    );
 }
 
 /// `train vae|gan --resume` takes the checkpoint's settings without repeating the flags,
