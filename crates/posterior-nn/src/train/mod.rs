@@ -73,6 +73,9 @@ pub struct TrainConfig {
     pub restart_lr: Option<f32>,
 }
 
+/// The most generated dead-leaves images a run may ask for (each is 256 KiB in memory).
+pub const MAX_DEAD_LEAVES: usize = 4096;
+
 /// The scale list of runs that did not record one: the images as they are.
 fn native_scale() -> Vec<f32> {
     vec![1.0]
@@ -136,6 +139,15 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.net.validate()?;
         data::check_scales(&self.scales)?;
+        if self.dead_leaves > MAX_DEAD_LEAVES {
+            return Err(Error::param(
+                "dead-leaves",
+                format!(
+                    "at most {MAX_DEAD_LEAVES} images (1 GiB), got {}",
+                    self.dead_leaves
+                ),
+            ));
+        }
         if self.patch < 4 || self.patch % 2 != 0 {
             return Err(Error::param(
                 "patch",

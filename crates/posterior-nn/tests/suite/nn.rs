@@ -390,6 +390,11 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
         source.names[set.names.len()..],
         ["dead_leaves_0", "dead_leaves_1"]
     );
+    // An absurd count is refused before any image is generated.
+    let mut huge = quick_config(3);
+    huge.dead_leaves = train::MAX_DEAD_LEAVES + 1;
+    let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
+    assert!(err.to_string().contains("at most 4096 images"), "{err}");
     // Scales outside (0, 1] are refused before any step.
     let mut bad = quick_config(3);
     bad.scales = vec![1.0, 2.0];
