@@ -301,7 +301,7 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         sigmas255: vec![15.0, 25.0, 50.0],
         seed: 1234,
     };
-    let mut at_scales = if config.scales == [1.0] {
+    let mut source_note = if config.scales == [1.0] {
         String::new()
     } else {
         let list: Vec<String> = config.scales.iter().map(|s| s.to_string()).collect();
@@ -313,14 +313,14 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
     };
     if config.dead_leaves > 0 {
         let side = posterior_nn::train::data::DEAD_LEAVES_SIDE;
-        at_scales += &format!(
+        source_note += &format!(
             " and {} dead-leaves images ({} pixels)",
             config.dead_leaves,
             config.dead_leaves * side * side
         );
     }
     eprintln!(
-        "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels){at_scales}: {} steps of {} patches {}x{}",
+        "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels){source_note}: {} steps of {} patches {}x{}",
         DenoiserConfig::KIND,
         config.net.init(&mut posterior::rng(0))?.count(),
         config.net.depth,
