@@ -130,9 +130,14 @@ pub fn dead_leaves_set(count: usize, seed: u64) -> Result<ImageSet> {
             seed.wrapping_add(k as u64) ^ 0xDEAD_1EAF_5EED_0001,
         )?;
         set.names.push(format!("dead_leaves_{k}"));
-        set.images.push(im.mapv(|v| (v * 255.0).round() / 255.0));
+        set.images.push(im.mapv(|v| to_8_bit_grid(v as f64)));
     }
     Ok(set)
+}
+
+/// The nearest value on the 8-bit grid `k / 255` (the bundled images' values).
+fn to_8_bit_grid(v: f64) -> f32 {
+    ((v * 255.0).round() / 255.0) as f32
 }
 
 /// Check a list of training scales: non-empty, each in `(0, 1]`, no repeats.
@@ -176,7 +181,7 @@ pub fn downscale(im: &Array2<f32>, s: f32) -> Array2<f32> {
     }
     Array2::from_shape_fn((oh, ow), |(i, j)| {
         let v: f64 = cols[j].iter().map(|&(src, wt)| wt * tmp[[i, src]]).sum();
-        ((v * 255.0).round() / 255.0) as f32
+        to_8_bit_grid(v)
     })
 }
 

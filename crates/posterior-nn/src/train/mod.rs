@@ -122,11 +122,7 @@ impl TrainConfig {
     /// The images patches are drawn from: `data` at the configured scales, then the
     /// generated dead-leaves images.
     pub fn patch_source(&self, data: &ImageSet) -> Result<ImageSet> {
-        let mut set = if self.scales == [1.0] {
-            data.clone()
-        } else {
-            data.at_scales(&self.scales)?
-        };
+        let mut set = data.at_scales(&self.scales)?;
         if self.dead_leaves > 0 {
             let extra = data::dead_leaves_set(self.dead_leaves, self.seed)?;
             set.names.extend(extra.names);
