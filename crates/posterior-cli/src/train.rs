@@ -116,12 +116,18 @@ pub struct DenoiserArgs {
     /// Largest training noise level on the 0-255 scale [default: 60].
     #[arg(long)]
     sigma_max: Option<f32>,
-    /// Convolution layers [default: 12].
+    /// Convolution layers; with --levels 2 or more, residual blocks per level [default: 12].
     #[arg(long)]
     depth: Option<usize>,
-    /// Feature maps per hidden layer [default: 48].
+    /// Feature maps per hidden layer (with --levels 2 or more: at the first level, doubling
+    /// at each further one) [default: 48].
     #[arg(long)]
     features: Option<usize>,
+    /// Resolutions: 1 for the plain convolution stack (FFDNet), 2 to 6 for a UNet
+    /// (DRUNet-style residual blocks, 2x2 strided down- and upsampling, additive skips);
+    /// patch sides must then be multiples of 2^levels [default: 1].
+    #[arg(long)]
+    levels: Option<usize>,
     /// Steps between validations (0: at the end only) [default: 500].
     #[arg(long)]
     validate_every: Option<u64>,
@@ -243,6 +249,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
                 }),
             differs("--depth", a.depth, base.net.depth),
             differs("--features", a.features, base.net.features),
+            differs("--levels", a.levels, base.net.levels),
             differs("--validate-every", a.validate_every, base.validate_every),
             differs(
                 "--checkpoint-every",
@@ -270,6 +277,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             channels: 1,
             features: a.features.unwrap_or(base.net.features),
             depth: a.depth.unwrap_or(base.net.depth),
+            levels: a.levels.unwrap_or(base.net.levels),
         },
         steps: a.steps,
         batch: a.batch.unwrap_or(base.batch),
@@ -320,11 +328,10 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         );
     }
     eprintln!(
-        "training {} ({} parameters, {} layers of {} features) on {} images ({} pixels){source_note}: {} steps of {} patches {}x{}",
-        DenoiserConfig::KIND,
+        "training {} ({}, {} parameters) on {} images ({} pixels){source_note}: {} steps of {} patches {}x{}",
+        config.net.kind(),
+        config.net.summary(),
         config.net.init(&mut posterior::rng(0))?.count(),
-        config.net.depth,
-        config.net.features,
         data.names.len(),
         data.pixels(),
         config.steps,
@@ -441,7 +448,7 @@ fn print_manifest_entry(path: &Path, ck: &train::Checkpoint, data: &Path) -> Res
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        kind: DenoiserConfig::KIND.into(),
+        kind: ck.config.net.kind().into(),
         config: serde_json::to_value(ck.config.net).map_err(|e| Error::Spec(e.to_string()))?,
         data: format!(
             "{}: {}{}",

@@ -4,8 +4,9 @@
 //! The project ships gray weights (`weights/denoiser-gray.safetensors`, compiled into the
 //! binary and checked against `weights/MANIFEST.json`'s SHA-256 on load); `weights=PATH`
 //! loads another file trained by `posterior train denoiser`. Colour images are denoised
-//! channel by channel with the gray network. Odd image sides are handled by mirroring one
-//! row/column before the network's 2x2 unshuffle and cropping afterwards.
+//! channel by channel with the gray network. Sides the network cannot take (odd ones; for a
+//! UNet, any that is not a multiple of `2^levels`) are extended by mirroring before the
+//! network and cropped afterwards.
 
 use burn_tensor::{Device, Tensor, TensorData};
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Axis, Ix4, IxDyn, Slice};
@@ -65,7 +66,7 @@ impl LearnedDenoiser {
 
     /// Load from a parsed weight file, checking its architecture and every array.
     pub fn from_file(file: &WeightFile, device: Device) -> Result<Self> {
-        let config: DenoiserConfig = file.config(DenoiserConfig::KIND)?;
+        let config = DenoiserConfig::from_file(file)?;
         config.validate()?;
         let layout = config.init(&mut posterior::rng(0))?;
         let params = file.params("", &layout)?;
@@ -155,21 +156,22 @@ impl LearnedDenoiser {
         Ok(out)
     }
 
-    /// The network on a stack `[N, C, H, W]` at one level: odd sides are mirrored by one
-    /// row/column before the 2x2 unshuffle and cropped afterwards.
+    /// The network on a stack `[N, C, H, W]` at one level: sides that are not multiples of
+    /// the network's [`side_multiple`](DenoiserConfig::side_multiple) are extended by
+    /// mirroring (without repeating the edge) and cropped afterwards.
     fn forward_planes(&self, y: ArrayView4<f32>, sigma: f32) -> Result<Array4<f32>> {
         let (n, per, h, w) = y.dim();
-        let (hp, wp) = (h + h % 2, w + w % 2);
+        let m = self.config.side_multiple();
+        let (hp, wp) = (h.div_ceil(m) * m, w.div_ceil(m) * m);
         let mut data = Vec::with_capacity(n * per * hp * wp);
         for b in 0..n {
             for ch in 0..per {
                 let plane = y.index_axis(Axis(0), b);
                 let plane = plane.index_axis(Axis(0), ch);
                 for i in 0..hp {
-                    let ii = if i < h { i } else { h - 2.min(h) };
+                    let ii = mirror(i, h);
                     for j in 0..wp {
-                        let jj = if j < w { j } else { w - 2.min(w) };
-                        data.push(plane[[ii, jj]]);
+                        data.push(plane[[ii, mirror(j, w)]]);
                     }
                 }
             }
@@ -183,6 +185,17 @@ impl LearnedDenoiser {
             .slice_axis(Axis(3), Slice::from(..w))
             .to_owned())
     }
+}
+
+/// Index `i` of a signal of length `n` extended periodically by its mirror image without
+/// repeating the ends (`…, 2, 1, 0, 1, 2, …, n−2, n−1, n−2, …`).
+fn mirror(i: usize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let p = 2 * (n - 1);
+    let r = i % p;
+    if r < n { r } else { p - r }
 }
 
 fn check_ensemble(k: usize) -> Result<()> {
@@ -263,10 +276,9 @@ impl Denoiser for LearnedDenoiser {
             String::new()
         };
         format!(
-            "learned({} {}x{}, {}{ensemble})",
-            DenoiserConfig::KIND,
-            self.config.depth,
-            self.config.features,
+            "learned({} {}, {}{ensemble})",
+            self.config.kind(),
+            self.config.shape_label(),
             self.origin
         )
     }
@@ -347,11 +359,12 @@ impl LearnedDenoiser {
                 format!("{} noise levels for a batch of {}", sigma.len(), shape[0]),
             ));
         }
-        if shape[2] % 2 != 0 || shape[3] % 2 != 0 {
+        let m = self.config.side_multiple();
+        if shape[2] % m != 0 || shape[3] % m != 0 {
             return Err(Error::param(
                 "batch",
                 format!(
-                    "image sides must be even for batches, got {}x{}",
+                    "image sides must be multiples of {m} for batches, got {}x{}",
                     shape[2], shape[3]
                 ),
             ));

@@ -1,16 +1,28 @@
 //! The noise-level-conditioned denoising network.
 //!
-//! An FFDNet-style network (Zhang, Zuo & Zhang, "FFDNet: toward a fast and flexible solution
-//! for CNN-based image denoising", IEEE TIP 27(9), 2018): the noisy image is split into its
-//! four 2x2 polyphase components (pixel unshuffle), a constant map of the noise level σ is
-//! appended as one more channel, and a plain stack of 3x3 convolutions with ReLU works at
-//! half resolution, which makes it four times cheaper than a full-resolution DnCNN of the
-//! same depth and doubles its receptive field. One set of weights serves every σ in the
-//! training range, as Plug-and-Play and DPIR need. Unlike FFDNet the last layer predicts
-//! the noise (residual learning, as DnCNN), and there is no batch normalisation, so the
-//! network is the same function in training and inference.
+//! Two architectures share one configuration ([`DenoiserConfig`]), one input stage and one
+//! output stage. The noisy image is split into its four 2x2 polyphase components (pixel
+//! unshuffle), a constant map of the noise level σ is appended as one more channel, the body
+//! works at half resolution, and its output, shuffled back to full resolution, is the
+//! predicted noise (residual learning, as DnCNN): `x̂ = y − S(f_θ([U(y), σ 1]))`, with `U`
+//! the unshuffle and `S` its inverse. One set of weights serves every σ in the training
+//! range, as Plug-and-Play and DPIR need. There is no batch normalisation, so the network
+//! is the same function in training and inference.
 //!
-//! `x̂ = y − S(f_θ([U(y), σ 1]))` with `U` the unshuffle, `S` its inverse, `f_θ` the stack.
+//! - `levels = 1`: FFDNet (Zhang, Zuo & Zhang, "FFDNet: toward a fast and flexible
+//!   solution for CNN-based image denoising", IEEE TIP 27(9), 2018): `f_θ` is a plain stack
+//!   of `depth` 3x3 convolutions with ReLU. Working at half resolution makes it four times
+//!   cheaper than a full-resolution DnCNN of the same depth and doubles its receptive field.
+//! - `levels = L ≥ 2`: a small UNet in the manner of DRUNet (Zhang, Li, Zuo, Zhang, Van Gool
+//!   & Timofte, "Plug-and-Play image restoration with deep denoiser prior", IEEE TPAMI
+//!   44(10), 2022): a 3x3 head convolution, then at each of `L` resolutions `depth`
+//!   residual blocks (`t + conv(relu(conv(t)))`), with the features doubling at every
+//!   halving of the resolution; downsampling is a 2x2 stride-2 convolution and upsampling
+//!   its transpose, both written as a pixel (un)shuffle with a 1x1 convolution; the decoder
+//!   adds the encoder's features at the same resolution (additive skip connections) and a
+//!   3x3 tail convolution predicts the noise. Each halving doubles the receptive field of
+//!   the convolutions below it at the same cost per level (four times fewer pixels, four
+//!   times more weights), which is what lets a UNet average over wide flat regions.
 
 use burn_tensor::Tensor;
 use burn_tensor::activation::relu;
@@ -21,16 +33,34 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::params::ParamSet;
+use crate::weights::WeightFile;
 
 /// Architecture of the denoising network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DenoiserConfig {
     /// Image channels (1 gray, 3 colour).
     pub channels: usize,
-    /// Feature maps of the hidden layers.
+    /// Feature maps of the hidden layers (of the first level of a UNet; each further level
+    /// doubles them).
     pub features: usize,
-    /// Number of 3x3 convolution layers (at least 2).
+    /// `levels = 1`: the number of 3x3 convolution layers (at least 2). `levels ≥ 2`: the
+    /// residual blocks at each level of the encoder, at the bottom and at each level of the
+    /// decoder (at least 1).
     pub depth: usize,
+    /// Resolutions the network works at: 1 for the plain FFDNet stack, 2 to
+    /// [`MAX_LEVELS`](Self::MAX_LEVELS) for a UNet. Files written before UNets existed
+    /// have none recorded and read as 1, and a 1 is not written, so those files' recorded
+    /// configuration is unchanged.
+    #[serde(default = "one_level", skip_serializing_if = "is_one_level")]
+    pub levels: usize,
+}
+
+fn one_level() -> usize {
+    1
+}
+
+fn is_one_level(levels: &usize) -> bool {
+    *levels == 1
 }
 
 impl Default for DenoiserConfig {
@@ -42,26 +72,118 @@ impl Default for DenoiserConfig {
             channels: 1,
             features: 48,
             depth: 12,
+            levels: 1,
         }
     }
 }
 
+/// One convolution of the network: name, output and input channels, kernel side.
+#[derive(Clone, Debug, PartialEq)]
+struct Layer {
+    name: String,
+    cout: usize,
+    cin: usize,
+    k: usize,
+    /// Standard deviation of the initial kernel, as a multiple of `√(1 / fan_in)`.
+    gain: f32,
+}
+
 impl DenoiserConfig {
-    /// Architecture name recorded in weight files.
+    /// Architecture name recorded in weight files of the plain stack (`levels = 1`).
     pub const KIND: &'static str = "ffdnet-residual";
+    /// Architecture name recorded in weight files of a UNet (`levels ≥ 2`).
+    pub const UNET_KIND: &'static str = "unet-residual";
 
     /// The largest network [`validate`](Self::validate) accepts, in parameters (400 MB of
     /// `f32`): a bound that keeps a corrupted or hostile weight file's claimed shape from
     /// exhausting memory before its arrays are checked.
     pub const MAX_PARAMETERS: u64 = 100_000_000;
 
+    /// The most resolutions of a UNet.
+    pub const MAX_LEVELS: usize = 6;
+
+    /// The architecture name of this configuration ([`KIND`](Self::KIND) or
+    /// [`UNET_KIND`](Self::UNET_KIND)).
+    pub fn kind(&self) -> &'static str {
+        if self.levels <= 1 {
+            Self::KIND
+        } else {
+            Self::UNET_KIND
+        }
+    }
+
+    /// The configuration stored in a weight file of either architecture; the recorded
+    /// architecture name must match the configuration.
+    pub fn from_file(file: &WeightFile) -> Result<Self> {
+        let kind = if file.meta("posterior.kind")? == Self::UNET_KIND {
+            Self::UNET_KIND
+        } else {
+            // (any other name gets the file's standard wrong-architecture error here)
+            Self::KIND
+        };
+        let config: Self = file.config(kind)?;
+        if config.kind() != kind {
+            return Err(Error::param(
+                "weights",
+                format!(
+                    "{}: a `{kind}` network with the configuration {config:?}, which is a `{}`",
+                    file.origin,
+                    config.kind()
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The shape in words: `12 layers of 48 features`, or for a UNet `3 levels of 2
+    /// residual blocks, 32-64-128 features`.
+    pub fn summary(&self) -> String {
+        if self.levels <= 1 {
+            format!("{} layers of {} features", self.depth, self.features)
+        } else {
+            let f: Vec<String> = (0..self.levels)
+                .map(|l| (self.features << l).to_string())
+                .collect();
+            format!(
+                "{} levels of {} residual block{}, {} features",
+                self.levels,
+                self.depth,
+                if self.depth == 1 { "" } else { "s" },
+                f.join("-")
+            )
+        }
+    }
+
+    /// The shape in short: `DxF` for the plain stack (layers x features), `LxDxF` for a
+    /// UNet (levels x blocks per level x first-level features).
+    pub fn shape_label(&self) -> String {
+        if self.levels <= 1 {
+            format!("{}x{}", self.depth, self.features)
+        } else {
+            format!("{}x{}x{}", self.levels, self.depth, self.features)
+        }
+    }
+
+    /// Image sides the network takes must be multiples of this (2 for the plain stack,
+    /// `2^levels` for a UNet).
+    pub fn side_multiple(&self) -> usize {
+        1 << self.levels.clamp(1, Self::MAX_LEVELS)
+    }
+
     /// Check the configuration.
     pub fn validate(&self) -> Result<()> {
-        if self.channels == 0 || self.features == 0 || self.depth < 2 {
+        let min_depth = if self.levels == 1 { 2 } else { 1 };
+        if self.channels == 0
+            || self.features == 0
+            || self.depth < min_depth
+            || !(1..=Self::MAX_LEVELS).contains(&self.levels)
+        {
             return Err(Error::param(
                 "network",
                 format!(
-                    "need channels >= 1, features >= 1 and depth >= 2, got {:?}",
+                    "need channels >= 1, features >= 1, levels 1 to {} and depth >= 2 \
+                     (>= 1 for a UNet), got {:?}",
+                    Self::MAX_LEVELS,
                     self
                 ),
             ));
@@ -69,18 +191,18 @@ impl DenoiserConfig {
         // (the fields may come from an untrusted file: bound them before any arithmetic)
         let huge = self.channels > 64 || self.features > 1 << 20 || self.depth > 1 << 20;
         let count = || -> u128 {
-            (0..self.depth)
-                .map(|i| {
-                    let (cin, cout) = self.layer_channels(i);
-                    cin as u128 * cout as u128 * 9 + cout as u128
-                })
+            self.layers()
+                .iter()
+                .map(|l| (l.cin * l.k * l.k + 1) as u128 * l.cout as u128)
                 .sum()
         };
         if huge || count() > Self::MAX_PARAMETERS as u128 {
             return Err(Error::param(
                 "network",
                 format!(
-                    "{} layers of {} features is beyond the supported size ({} parameters at most)",
+                    "{} levels of depth {} with {} features is beyond the supported size \
+                     ({} parameters at most)",
+                    self.levels,
                     self.depth,
                     self.features,
                     Self::MAX_PARAMETERS
@@ -90,57 +212,159 @@ impl DenoiserConfig {
         Ok(())
     }
 
-    /// Channel counts `(in, out)` of layer `i`.
-    fn layer_channels(&self, i: usize) -> (usize, usize) {
+    /// Every convolution in parameter order (only for a validated configuration).
+    fn layers(&self) -> Vec<Layer> {
         let io = 4 * self.channels;
-        let cin = if i == 0 { io + 1 } else { self.features };
-        let cout = if i + 1 == self.depth {
-            io
-        } else {
-            self.features
+        let he = 2f32.sqrt();
+        let layer = |name: String, cout, cin, k, gain| Layer {
+            name,
+            cout,
+            cin,
+            k,
+            gain,
         };
-        (cin, cout)
+        let mut out = Vec::new();
+        if self.levels == 1 {
+            for i in 0..self.depth {
+                let last = i + 1 == self.depth;
+                let cin = if i == 0 { io + 1 } else { self.features };
+                let cout = if last { io } else { self.features };
+                // (a 10x smaller last layer: the untrained network is near the identity)
+                let gain = if last { 0.1 * he } else { he };
+                out.push(layer(format!("conv{i}"), cout, cin, 3, gain));
+            }
+            return out;
+        }
+        let f = |l: usize| self.features << l;
+        let blocks = |out: &mut Vec<Layer>, tag: &str, l: usize| {
+            for b in 0..self.depth {
+                out.push(layer(format!("{tag}{l}.{b}.conv0"), f(l), f(l), 3, he));
+                // (the second convolution of a block starts small, so each block starts
+                // near the identity and the untrained UNet near a linear map)
+                out.push(layer(
+                    format!("{tag}{l}.{b}.conv1"),
+                    f(l),
+                    f(l),
+                    3,
+                    0.1 * he,
+                ));
+            }
+        };
+        out.push(layer("head".into(), f(0), io + 1, 3, he));
+        for l in 0..self.levels - 1 {
+            blocks(&mut out, "enc", l);
+            out.push(layer(format!("down{l}"), f(l + 1), 4 * f(l), 1, 1.0));
+        }
+        blocks(&mut out, "body", self.levels - 1);
+        for l in (0..self.levels - 1).rev() {
+            out.push(layer(format!("up{l}"), 4 * f(l), f(l + 1), 1, 1.0));
+            blocks(&mut out, "dec", l);
+        }
+        out.push(layer("tail".into(), io, f(0), 3, 0.1));
+        out
     }
 
     /// Freshly initialised parameters: He-normal kernels (`std = √(2 / fan_in)`, He et al.
-    /// 2015) for the ReLU layers, a 10x smaller last layer so the untrained network starts
-    /// near the identity map, zero biases.
+    /// 2015) for the layers followed by a ReLU, `√(1 / fan_in)` for the linear down- and
+    /// upsampling, 10x smaller kernels for the last layer (and for the second convolution
+    /// of each residual block), zero biases.
     pub fn init<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<ParamSet> {
         self.validate()?;
         let mut p = ParamSet::new();
-        for i in 0..self.depth {
-            let (cin, cout) = self.layer_channels(i);
-            let mut std = (2.0 / (cin * 9) as f32).sqrt();
-            if i + 1 == self.depth {
-                std *= 0.1;
-            }
-            p.push_normal(&format!("conv{i}.weight"), &[cout, cin, 3, 3], std, rng);
-            p.push_const(&format!("conv{i}.bias"), &[cout], 0.0);
+        for l in self.layers() {
+            let std = l.gain / ((l.cin * l.k * l.k) as f32).sqrt();
+            p.push_normal(
+                &format!("{}.weight", l.name),
+                &[l.cout, l.cin, l.k, l.k],
+                std,
+                rng,
+            );
+            p.push_const(&format!("{}.bias", l.name), &[l.cout], 0.0);
         }
         Ok(p)
     }
 
-    /// The denoised batch `x̂` for a noisy batch `y` (`[N, C, H, W]`, `H` and `W` even)
-    /// with per-image noise levels `sigma` (`[N]`); `params` as made by
-    /// [`ParamSet::tensors`] from this configuration's layout.
+    /// The denoised batch `x̂` for a noisy batch `y` (`[N, C, H, W]`, `H` and `W`
+    /// multiples of [`side_multiple`](Self::side_multiple)) with per-image noise levels
+    /// `sigma` (`[N]`); `params` as made by [`ParamSet::tensors`] from this configuration's
+    /// layout.
     pub fn forward(&self, params: &[Tensor<1>], y: Tensor<4>, sigma: Tensor<1>) -> Tensor<4> {
         let [n, c, h, w] = y.dims();
-        debug_assert!(h % 2 == 0 && w % 2 == 0 && c == self.channels);
+        let m = self.side_multiple();
+        debug_assert!(h % m == 0 && w % m == 0 && c == self.channels);
         let (h2, w2) = (h / 2, w / 2);
         let u = unshuffle(y.clone());
         let s = sigma.reshape([n, 1, 1, 1]).expand([n, 1, h2, w2]);
-        let mut t = Tensor::cat(vec![u, s], 1);
-        let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-        for i in 0..self.depth {
-            let (cin, cout) = self.layer_channels(i);
-            let k = params[2 * i].clone().reshape([cout, cin, 3, 3]);
-            let b = params[2 * i + 1].clone();
-            t = conv2d(t, k, Some(b), opts.clone());
-            if i + 1 < self.depth {
-                t = relu(t);
+        let t = Tensor::cat(vec![u, s], 1);
+        let layers = self.layers();
+        let mut net = Convs {
+            layers: &layers,
+            params,
+            next: 0,
+        };
+        let noise = if self.levels == 1 {
+            let mut t = t;
+            for i in 0..self.depth {
+                t = net.conv(t);
+                if i + 1 < self.depth {
+                    t = relu(t);
+                }
             }
+            t
+        } else {
+            let d = self.depth;
+            let mut t = relu(net.conv(t));
+            let mut skips = Vec::with_capacity(self.levels - 1);
+            for _ in 0..self.levels - 1 {
+                t = net.blocks(t, d);
+                skips.push(t.clone());
+                t = net.conv(unshuffle(t));
+            }
+            t = net.blocks(t, d);
+            for l in (0..self.levels - 1).rev() {
+                let skip = skips.pop().expect("one skip per level");
+                t = shuffle(net.conv(t), self.features << l) + skip;
+                t = net.blocks(t, d);
+            }
+            net.conv(t)
+        };
+        debug_assert_eq!(net.next, layers.len());
+        y - shuffle(noise, c)
+    }
+}
+
+/// The network's convolutions applied in parameter order.
+struct Convs<'a> {
+    layers: &'a [Layer],
+    params: &'a [Tensor<1>],
+    next: usize,
+}
+
+impl Convs<'_> {
+    /// The next convolution ("same" padding).
+    fn conv(&mut self, t: Tensor<4>) -> Tensor<4> {
+        let (l, i) = (&self.layers[self.next], self.next);
+        self.next += 1;
+        let k = self.params[2 * i]
+            .clone()
+            .reshape([l.cout, l.cin, l.k, l.k]);
+        let b = self.params[2 * i + 1].clone();
+        let pad = l.k / 2;
+        conv2d(
+            t,
+            k,
+            Some(b),
+            ConvOptions::new([1, 1], [pad, pad], [1, 1], 1),
+        )
+    }
+
+    /// `depth` residual blocks `t + conv(relu(conv(t)))`.
+    fn blocks(&mut self, mut t: Tensor<4>, depth: usize) -> Tensor<4> {
+        for _ in 0..depth {
+            let r = self.conv(t.clone());
+            t = t + self.conv(relu(r));
         }
-        y - shuffle(t, c)
+        t
     }
 }
 

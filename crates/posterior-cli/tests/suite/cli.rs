@@ -925,6 +925,64 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
     );
 }
 
+/// `train denoiser --levels L` trains the UNet: the log and the manifest entry name it,
+/// patches must suit its resolutions, and a resumed run keeps its levels.
+#[test]
+fn unet_denoiser_training_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(test_image(dir.path()), data.join("a.png")).unwrap();
+    let out = dir.path().join("u.safetensors");
+    let go = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "denoiser",
+            "--data",
+            data.to_str().unwrap(),
+            "--val",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let small = [
+        "--levels",
+        "2",
+        "--depth",
+        "1",
+        "--features",
+        "4",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+    ];
+    let o = go(&[&small[..], &["--patch", "10"]].concat());
+    assert_clean_error(&o, "must be a multiple of 4");
+    let o = go(&[&small[..], &["--patch", "8"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("training unet-residual (2 levels of 1 residual block, 4-8 features,"),
+        "{e}"
+    );
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(entry["kind"], "unet-residual");
+    assert_eq!(entry["config"]["levels"], 2);
+    let o = go(&["--resume", "--steps", "3", "--levels", "3"]);
+    assert_clean_error(&o, "--levels 3 (the checkpoint's: 2)");
+    let o = go(&["--resume", "--steps", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 levels of 1 residual block"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// `train vae|gan --resume` takes the checkpoint's settings without repeating the flags,
 /// refuses flags that disagree with them, and refuses the other model's checkpoint.
 #[test]

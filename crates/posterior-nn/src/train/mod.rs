@@ -144,10 +144,14 @@ impl TrainConfig {
                 ),
             ));
         }
-        if self.patch < 4 || self.patch % 2 != 0 {
+        let m = self.net.side_multiple();
+        if self.patch < 4 || self.patch % m != 0 {
             return Err(Error::param(
                 "patch",
-                format!("must be even and >= 4, got {}", self.patch),
+                format!(
+                    "must be a multiple of {m} (the network's side multiple) and >= 4, got {}",
+                    self.patch
+                ),
             ));
         }
         if self.batch == 0 || self.steps == 0 || self.checkpoint_every == 0 {
@@ -220,7 +224,8 @@ pub struct Checkpoint {
     pub data_sha256: Option<String>,
 }
 
-/// Architecture name of checkpoints.
+/// Architecture name of checkpoints (of either architecture; the configuration they record
+/// tells which).
 pub const CHECKPOINT_KIND: &str = "checkpoint:ffdnet-residual";
 
 #[derive(Serialize, Deserialize)]
@@ -641,7 +646,7 @@ pub fn save_weights(path: &Path, ck: &Checkpoint) -> Result<()> {
         path,
         &[("", &ck.params)],
         &[
-            ("posterior.kind", DenoiserConfig::KIND.to_string()),
+            ("posterior.kind", ck.config.net.kind().to_string()),
             ("posterior.config", net),
             ("posterior.train", train),
             ("posterior.steps", ck.step.to_string()),

@@ -6,3 +6,4 @@ mod generative;
 mod nn;
 mod shipped;
 mod shipped_generative;
+mod unet;

@@ -16,15 +16,16 @@ fn tiny() -> DenoiserConfig {
         channels: 1,
         features: 6,
         depth: 3,
+        levels: 1,
     }
 }
 
-fn random(shape: &[usize], seed: u64, scale: f32) -> ArrayD<f32> {
+pub(crate) fn random(shape: &[usize], seed: u64, scale: f32) -> ArrayD<f32> {
     let mut rng = posterior::rng(seed);
     ArrayD::from_shape_fn(IxDyn(shape), |_| scale * (rng.random::<f32>() - 0.5))
 }
 
-fn tiny_images() -> ImageSet {
+pub(crate) fn tiny_images() -> ImageSet {
     let a = Array2::from_shape_fn((40, 36), |(i, j)| {
         0.5 + 0.4 * ((i as f32 / 5.0).sin() * (j as f32 / 7.0).cos())
     });
@@ -35,7 +36,7 @@ fn tiny_images() -> ImageSet {
     ImageSet::from_images(vec!["a".into(), "b".into()], vec![a, b])
 }
 
-fn dot(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
+pub(crate) fn dot(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
 }
 
@@ -123,6 +124,7 @@ fn quick_config(steps: u64) -> TrainConfig {
             channels: 1,
             features: 8,
             depth: 4,
+            levels: 1,
         },
         steps,
         batch: 8,
@@ -138,7 +140,7 @@ fn quick_config(steps: u64) -> TrainConfig {
 }
 
 /// `train_denoiser` on the CPU without validation, events or interruption.
-fn run_quiet(
+pub(crate) fn run_quiet(
     cfg: &TrainConfig,
     set: &ImageSet,
     path: &std::path::Path,
@@ -535,6 +537,7 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
         channels: 1,
         features: 1 << 40,
         depth: 3,
+        levels: 1,
     };
     let e = load_error(&ck.params, &huge, "huge");
     assert!(e.contains("beyond the supported size"), "{e}");
@@ -543,11 +546,13 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
             channels: 1 << 62,
             features: 8,
             depth: 3,
+            levels: 1,
         },
         DenoiserConfig {
             channels: 1,
             features: 4096,
             depth: 100,
+            levels: 1,
         },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");
