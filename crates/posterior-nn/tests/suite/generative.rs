@@ -314,7 +314,7 @@ fn weights_round_trip_and_bad_files_are_refused() {
         &path,
         &[("", den.params())],
         &[
-            ("posterior.kind", "ffdnet-residual".into()),
+            ("posterior.kind", den.config().kind().into()),
             (
                 "posterior.config",
                 serde_json::to_string(&den.config()).unwrap(),
