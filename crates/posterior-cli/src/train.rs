@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use posterior::{Error, Result};
 use posterior_nn::net::DenoiserConfig;
 use posterior_nn::train::data::ImageSet;
-use posterior_nn::train::{self, Event, TrainConfig, Validation};
+use posterior_nn::train::{self, Event, Loss, TrainConfig, Validation};
 
 /// What to train.
 #[derive(Subcommand, Debug)]
@@ -123,6 +123,10 @@ pub struct DenoiserArgs {
     /// at each further one) [default: 48].
     #[arg(long)]
     features: Option<usize>,
+    /// Training loss: mse, or l1 (mean absolute error, as DRUNet; weighs low-noise patches
+    /// more); fixed for a run [default: mse].
+    #[arg(long)]
+    loss: Option<String>,
     /// Resolutions: 1 for the plain convolution stack (FFDNet), 2 to 6 for a UNet
     /// (DRUNet-style residual blocks, 2x2 strided down- and upsampling, additive skips);
     /// patch sides must then be multiples of 2^levels [default: 1].
@@ -250,6 +254,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             differs("--depth", a.depth, base.net.depth),
             differs("--features", a.features, base.net.features),
             differs("--levels", a.levels, base.net.levels),
+            differs("--loss", a.loss.as_deref(), base.loss.name()),
             differs("--validate-every", a.validate_every, base.validate_every),
             differs(
                 "--checkpoint-every",
@@ -290,6 +295,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         checkpoint_every: a.checkpoint_every.unwrap_or(base.checkpoint_every),
         scales: a.scales.clone().unwrap_or(base.scales.clone()),
         dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
+        loss: a.loss.as_deref().map_or(Ok(base.loss), Loss::parse)?,
         ..base
     })
 }
@@ -328,7 +334,7 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         );
     }
     eprintln!(
-        "training {} ({}, {} parameters) on {} images ({} pixels){source_note}: {} steps of {} patches {}x{}",
+        "training {} ({}, {} parameters) on {} images ({} pixels){source_note}: {} steps of {} patches {}x{}{}",
         config.net.kind(),
         config.net.summary(),
         config.net.init(&mut posterior::rng(0))?.count(),
@@ -337,7 +343,12 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         config.steps,
         config.batch,
         config.patch,
-        config.patch
+        config.patch,
+        if config.loss == Loss::L1 {
+            ", L1 loss"
+        } else {
+            ""
+        }
     );
     // Without a terminal (logs, CI) the bar is hidden: print a line every 50 steps instead.
     let plain = !a.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -369,11 +380,16 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
             patches_per_s,
             ..
         } => {
-            let msg = format!(
-                "loss {:.3e} ({:.2} dB)  lr {lr:.2e}  {patches_per_s:.1} patches/s",
-                loss,
-                -10.0 * loss.max(1e-12).log10()
-            );
+            let msg = match config.loss {
+                Loss::Mse => format!(
+                    "loss {:.3e} ({:.2} dB)  lr {lr:.2e}  {patches_per_s:.1} patches/s",
+                    loss,
+                    -10.0 * loss.max(1e-12).log10()
+                ),
+                Loss::L1 => {
+                    format!("loss {loss:.3e} (L1)  lr {lr:.2e}  {patches_per_s:.1} patches/s")
+                }
+            };
             if plain && step % 50 == 0 {
                 eprintln!("step {step}/{}: {msg}", config.steps);
             }

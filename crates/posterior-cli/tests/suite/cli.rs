@@ -926,7 +926,7 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
 }
 
 /// `train denoiser --levels L` trains the UNet: the log and the manifest entry name it,
-/// patches must suit its resolutions, and a resumed run keeps its levels.
+/// patches must suit its resolutions, and a resumed run keeps its levels (and its loss).
 #[test]
 fn unet_denoiser_training_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
@@ -962,18 +962,22 @@ fn unet_denoiser_training_through_the_cli() {
     ];
     let o = go(&[&small[..], &["--patch", "10"]].concat());
     assert_clean_error(&o, "must be a multiple of 4");
-    let o = go(&[&small[..], &["--patch", "8"]].concat());
+    let o = go(&[&small[..], &["--patch", "8", "--loss", "l2"]].concat());
+    assert_clean_error(&o, "unknown loss `l2`; valid: mse, l1");
+    let o = go(&[&small[..], &["--patch", "8", "--loss", "l1"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
         e.contains("training unet-residual (2 levels of 1 residual block, 4-8 features,"),
         "{e}"
     );
+    assert!(e.contains("patches 8x8, L1 loss"), "{e}");
     let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(entry["kind"], "unet-residual");
     assert_eq!(entry["config"]["levels"], 2);
-    let o = go(&["--resume", "--steps", "3", "--levels", "3"]);
+    let o = go(&["--resume", "--steps", "3", "--levels", "3", "--loss", "mse"]);
     assert_clean_error(&o, "--levels 3 (the checkpoint's: 2)");
+    assert_clean_error(&o, "--loss mse (the checkpoint's: l1)");
     let o = go(&["--resume", "--steps", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(

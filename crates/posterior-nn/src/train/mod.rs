@@ -64,6 +64,9 @@ pub struct TrainConfig {
     /// resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub dead_leaves: usize,
+    /// The training loss (runs that did not record one used the MSE). Fixed for a run.
+    #[serde(default)]
+    pub loss: Loss,
     /// On resume only: start a new phase at the checkpoint's step with this peak
     /// learning rate (warm-up and cosine decay over the remaining steps) instead of
     /// stretching the original schedule. Not stored: the checkpoint records the new `lr`
@@ -71,6 +74,40 @@ pub struct TrainConfig {
     /// interrupted command run again), the phase continues unchanged.
     #[serde(skip)]
     pub restart_lr: Option<f32>,
+}
+
+/// The training loss between the network's output and the clean patch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Mean squared error (FFDNet, DnCNN).
+    #[default]
+    Mse,
+    /// Mean absolute error (DRUNet). Its gradient does not shrink with the error, so
+    /// low-noise patches, whose errors are small, weigh more than under the MSE.
+    L1,
+}
+
+impl Loss {
+    /// `mse` or `l1`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::L1 => "l1",
+        }
+    }
+
+    /// Parse `mse` or `l1`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "mse" => Ok(Loss::Mse),
+            "l1" => Ok(Loss::L1),
+            other => Err(Error::param(
+                "loss",
+                format!("unknown loss `{other}`; valid: mse, l1"),
+            )),
+        }
+    }
 }
 
 /// The most generated dead-leaves images a run may ask for (each is 256 KiB in memory).
@@ -101,6 +138,7 @@ impl Default for TrainConfig {
             phase_start: 0,
             scales: native_scale(),
             dead_leaves: 0,
+            loss: Loss::Mse,
             restart_lr: None,
         }
     }
@@ -195,7 +233,8 @@ impl TrainConfig {
 pub struct HistoryEntry {
     /// Steps done.
     pub step: u64,
-    /// Mean training loss (MSE) since the previous entry.
+    /// Mean training loss since the previous entry (MSE, or the mean absolute error with
+    /// [`Loss::L1`]).
     pub loss: f64,
     /// Learning rate of the last step.
     pub lr: f32,
@@ -300,7 +339,7 @@ pub enum Event {
         step: u64,
         /// Steps in total.
         total: u64,
-        /// This step's loss (MSE).
+        /// This step's loss (MSE, or mean absolute error with [`Loss::L1`]).
         loss: f64,
         /// Its learning rate.
         lr: f32,
@@ -399,6 +438,18 @@ pub fn batch_gradient(
     batch: &data::Batch,
     device: &Device,
 ) -> Result<(f64, ParamSet)> {
+    batch_gradient_with(net, Loss::Mse, params, batch, device)
+}
+
+/// Loss and gradients of one batch under `loss`: `mean((D(y, σ) − x)²)` or
+/// `mean(|D(y, σ) − x|)`.
+pub fn batch_gradient_with(
+    net: &DenoiserConfig,
+    loss: Loss,
+    params: &ParamSet,
+    batch: &data::Batch,
+    device: &Device,
+) -> Result<(f64, ParamSet)> {
     let dev = device.clone().autodiff();
     let p = batch.patch;
     let shape = [batch.n, 1, p, p];
@@ -407,7 +458,10 @@ pub fn batch_gradient(
     let sigma = Tensor::<1>::from_data(TensorData::new(batch.sigma.clone(), [batch.n]), &dev);
     let tensors = params.tensors(&dev, true);
     let out = net.forward(&tensors, noisy, sigma);
-    let loss = (out - clean).square().mean();
+    let loss = match loss {
+        Loss::Mse => (out - clean).square().mean(),
+        Loss::L1 => (out - clean).abs().mean(),
+    };
     let grads = loss.backward();
     let value = crate::params::to_vec(loss.inner())?[0] as f64;
     let g = params.grads(&tensors, &grads)?;
@@ -536,7 +590,7 @@ pub fn train_denoiser(
         let k = ck.step;
         let mut rng = step_rng(cfg.seed, k);
         let batch = sample_batch(data, cfg.batch, cfg.patch, cfg.sigma_max, &mut rng)?;
-        let (loss, grads) = batch_gradient(&cfg.net, &ck.params, &batch, device)?;
+        let (loss, grads) = batch_gradient_with(&cfg.net, cfg.loss, &ck.params, &batch, device)?;
         if !loss.is_finite() || !grads.all_finite() {
             return Err(Error::Diverged {
                 solver: "denoiser training".into(),

@@ -7,7 +7,9 @@ use posterior_nn::net::DenoiserConfig;
 use posterior_nn::params::ParamSet;
 use posterior_nn::prior::NoiseConditionedDenoiser;
 use posterior_nn::train::data::{ImageSet, sample_batch};
-use posterior_nn::train::{self, Checkpoint, TrainConfig, batch_gradient, step_rng};
+use posterior_nn::train::{
+    self, Checkpoint, Loss, TrainConfig, batch_gradient, batch_gradient_with, step_rng,
+};
 use posterior_nn::weights::{self, WeightFile};
 use rand::RngExt;
 
@@ -711,4 +713,90 @@ fn self_ensemble_averages_the_flips_and_rotations() {
             .unwrap()
             .to_string();
     assert!(e.contains("ensemble"), "{e}");
+}
+
+#[test]
+fn the_l1_loss_has_its_own_gradient_and_stays_with_the_run() {
+    let cfg = tiny();
+    let mut params = cfg.init(&mut posterior::rng(9)).unwrap();
+    for p in &mut params.params {
+        p.data.iter_mut().for_each(|v| *v *= 3.0);
+    }
+    let batch = sample_batch(&tiny_images(), 4, 12, 0.2, &mut posterior::rng(1)).unwrap();
+    let dev = posterior_nn::cpu();
+    let (l1, g1) = batch_gradient_with(&cfg, Loss::L1, &params, &batch, &dev).unwrap();
+    let (l2, g2) = batch_gradient_with(&cfg, Loss::Mse, &params, &batch, &dev).unwrap();
+    let (l0, g0) = batch_gradient(&cfg, &params, &batch, &dev).unwrap();
+    assert_eq!((l2, &g2), (l0, &g0));
+    // The value is the mean absolute error of the network's output.
+    let d = LearnedDenoiser::new(cfg, params.clone(), dev.clone(), "t").unwrap();
+    let shape = [batch.n, 1, batch.patch, batch.patch];
+    let y = ArrayD::from_shape_vec(IxDyn(&shape), batch.noisy.clone()).unwrap();
+    let x = ArrayD::from_shape_vec(IxDyn(&shape), batch.clean.clone()).unwrap();
+    let out = d.denoise_batch(y.view(), &batch.sigma).unwrap();
+    let mae = (&out - &x).mapv(|v| v.abs() as f64).mean().unwrap();
+    assert!((l1 - mae).abs() < 1e-5 * mae, "{l1} vs {mae}");
+    // Its gradient against central differences along a random direction, and unlike the
+    // MSE's.
+    let mut rng = posterior::rng(5);
+    let mut dir = params.clone();
+    for p in &mut dir.params {
+        p.data
+            .iter_mut()
+            .for_each(|v| *v = rng.random::<f32>() - 0.5);
+    }
+    let along = |g: &ParamSet| -> f64 {
+        g.params
+            .iter()
+            .zip(&dir.params)
+            .flat_map(|(a, b)| a.data.iter().zip(&b.data))
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum()
+    };
+    let shifted = |t: f32| {
+        let mut q = params.clone();
+        for (p, d) in q.params.iter_mut().zip(&dir.params) {
+            p.data
+                .iter_mut()
+                .zip(&d.data)
+                .for_each(|(a, b)| *a += t * b);
+        }
+        batch_gradient_with(&cfg, Loss::L1, &q, &batch, &dev)
+            .unwrap()
+            .0
+    };
+    let h = 1e-3;
+    let fd = (shifted(h) - shifted(-h)) / (2.0 * h as f64);
+    let ad = along(&g1);
+    let rel = (fd - ad).abs() / ad.abs().max(1e-9);
+    assert!(
+        rel < 2e-2,
+        "finite difference {fd} vs gradient {ad} (rel {rel})"
+    );
+    let other = along(&g2);
+    assert!((ad - other).abs() > 0.1 * ad.abs(), "{ad} vs MSE's {other}");
+    // A run records its loss, and resuming it keeps that loss whatever is asked.
+    let set = tiny_images();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("l1.ckpt");
+    let run = TrainConfig {
+        loss: Loss::L1,
+        ..quick_config(6)
+    };
+    let first = run_quiet(&run, &set, &ck, false).unwrap();
+    assert_eq!(first.checkpoint.config.loss, Loss::L1);
+    let more = TrainConfig {
+        loss: Loss::Mse,
+        ..quick_config(9)
+    };
+    let resumed = run_quiet(&more, &set, &ck, true).unwrap();
+    assert_eq!(resumed.checkpoint.config.loss, Loss::L1);
+    assert_eq!(resumed.checkpoint.step, 9);
+    // Settings written before the loss was recorded read as the MSE.
+    let mut old = serde_json::to_value(&first.checkpoint.config).unwrap();
+    assert_eq!(old["loss"], "l1");
+    old.as_object_mut().unwrap().remove("loss");
+    let old: TrainConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.loss, Loss::Mse);
+    assert!(Loss::parse("l2").is_err());
 }
