@@ -6,7 +6,7 @@ use posterior_nn::LearnedDenoiser;
 use posterior_nn::net::DenoiserConfig;
 use posterior_nn::params::ParamSet;
 use posterior_nn::prior::NoiseConditionedDenoiser;
-use posterior_nn::train::data::{ImageSet, sample_batch};
+use posterior_nn::train::data::{Batch, ImageSet, sample_batch};
 use posterior_nn::train::{
     self, Checkpoint, Loss, TrainConfig, batch_gradient, batch_gradient_with, step_rng,
 };
@@ -45,55 +45,105 @@ pub(crate) fn dot(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
 #[test]
 fn denoiser_vjp_matches_finite_differences() {
     let cfg = tiny();
-    let params = cfg.init(&mut posterior::rng(3)).unwrap();
-    // Make the network clearly non-linear: larger last layer than the near-identity init.
-    let mut params = params;
-    for p in &mut params.params {
-        p.data.iter_mut().for_each(|v| *v *= 3.0);
-    }
+    let params = nonlinear_params(&cfg, 3);
     let d = LearnedDenoiser::new(cfg, params, posterior_nn::cpu(), "test").unwrap();
-    let shape = [2, 1, 8, 10];
-    let y = random(&shape, 1, 1.0).mapv(|v| v + 0.5);
-    let r = random(&shape, 2, 2.0);
-    let v = random(&shape, 4, 2.0);
-    let sigma = [0.1f32, 0.3];
-    let (dy, g) = d.vjp(y.view(), &sigma, r.view()).unwrap();
-    let direct = d.denoise_batch(y.view(), &sigma).unwrap();
-    assert_eq!(dy, direct);
-    // <r, J v> by central differences vs <J^T r, v>.
     // f32 central differences through ReLU kinks: h trades truncation (kinks crossed)
     // against round-off; 1e-2 relative is what a correct VJP reaches here, a wrong one
     // (e.g. a missing residual branch or transposed layout) is off by O(1).
-    let h = 4e-3f32;
+    check_input_vjp(&d, &[2, 1, 8, 10], 4e-3, 1e-2);
+}
+
+/// Check the denoiser's VJP at a random batch of `shape`: its value is the denoised batch,
+/// and `<J^T r, v>` matches the central difference `<r, (D(y + h v) − D(y − h v)) / 2h>` to
+/// `tol` relative, and differs from `<r, v>` (the Jacobian is I − (noise branch), not I).
+pub(crate) fn check_input_vjp(d: &LearnedDenoiser, shape: &[usize], h: f32, tol: f64) {
+    let y = random(shape, 1, 1.0).mapv(|v| v + 0.5);
+    let r = random(shape, 2, 2.0);
+    let v = random(shape, 4, 2.0);
+    let sigma = [0.1f32, 0.3];
+    let (dy, g) = d.vjp(y.view(), &sigma, r.view()).unwrap();
+    assert_eq!(dy, d.denoise_batch(y.view(), &sigma).unwrap());
     let fp = d.denoise_batch((&y + &(&v * h)).view(), &sigma).unwrap();
     let fm = d.denoise_batch((&y - &(&v * h)).view(), &sigma).unwrap();
     let fd = dot(&r, &((&fp - &fm) / (2.0 * h)));
     let ad = dot(&g, &v);
     let rel = (fd - ad).abs() / ad.abs().max(1e-6);
-    assert!(rel < 1e-2, "finite difference {fd} vs VJP {ad} (rel {rel})");
-    // Residual structure: the Jacobian is I − (noise branch), not zero.
+    assert!(rel < tol, "finite difference {fd} vs VJP {ad} (rel {rel})");
     assert!((ad - dot(&r, &v)).abs() > 1e-3);
 }
 
 #[test]
 fn parameter_gradient_matches_finite_differences() {
     let cfg = tiny();
-    let mut params = cfg.init(&mut posterior::rng(9)).unwrap();
+    let params = nonlinear_params(&cfg, 9);
+    let set = tiny_images();
+    let batch = sample_batch(&set, 4, 12, 0.2, &mut posterior::rng(1)).unwrap();
+    check_parameter_gradient(&cfg, Loss::Mse, &params, &batch);
+}
+
+/// Check the gradient of the batch loss against its central difference (h = 1e-3) along a
+/// random direction in parameter space, to 2 % relative; the gradient and the direction.
+pub(crate) fn check_parameter_gradient(
+    cfg: &DenoiserConfig,
+    loss: Loss,
+    params: &ParamSet,
+    batch: &Batch,
+) -> (ParamSet, ParamSet) {
+    let dev = posterior_nn::cpu();
+    let (_, g) = batch_gradient_with(cfg, loss, params, batch, &dev).unwrap();
+    let dir = random_direction(params, 5);
+    let fd = loss_difference(cfg, loss, params, batch, &dir, 1e-3);
+    let ad = dot_params(&g, &dir);
+    let rel = (fd - ad).abs() / ad.abs().max(1e-9);
+    assert!(
+        rel < 2e-2,
+        "finite difference {fd} vs gradient {ad} (rel {rel})"
+    );
+    (g, dir)
+}
+
+/// Freshly initialised parameters scaled 3x: a clearly non-linear network (the
+/// initialisation is near the identity, with a small last layer).
+pub(crate) fn nonlinear_params(cfg: &DenoiserConfig, seed: u64) -> ParamSet {
+    let mut params = cfg.init(&mut posterior::rng(seed)).unwrap();
     for p in &mut params.params {
         p.data.iter_mut().for_each(|v| *v *= 3.0);
     }
-    let set = tiny_images();
-    let batch = sample_batch(&set, 4, 12, 0.2, &mut posterior::rng(1)).unwrap();
-    let dev = posterior_nn::cpu();
-    let (_, g) = batch_gradient(&cfg, &params, &batch, &dev).unwrap();
-    // Directional derivative along a random direction in parameter space.
-    let mut rng = posterior::rng(5);
+    params
+}
+
+/// A direction in parameter space with values uniform in [−0.5, 0.5), seeded.
+pub(crate) fn random_direction(params: &ParamSet, seed: u64) -> ParamSet {
+    let mut rng = posterior::rng(seed);
     let mut dir = params.clone();
     for p in &mut dir.params {
         p.data
             .iter_mut()
             .for_each(|v| *v = rng.random::<f32>() - 0.5);
     }
+    dir
+}
+
+/// `Σ a·b` over every parameter.
+pub(crate) fn dot_params(a: &ParamSet, b: &ParamSet) -> f64 {
+    a.params
+        .iter()
+        .zip(&b.params)
+        .flat_map(|(a, b)| a.data.iter().zip(&b.data))
+        .map(|(a, b)| *a as f64 * *b as f64)
+        .sum()
+}
+
+/// The central difference of the batch loss along `dir` with step `h`.
+pub(crate) fn loss_difference(
+    cfg: &DenoiserConfig,
+    loss: Loss,
+    params: &ParamSet,
+    batch: &Batch,
+    dir: &ParamSet,
+    h: f32,
+) -> f64 {
+    let dev = posterior_nn::cpu();
     let shifted = |t: f32| {
         let mut q = params.clone();
         for (p, d) in q.params.iter_mut().zip(&dir.params) {
@@ -102,25 +152,12 @@ fn parameter_gradient_matches_finite_differences() {
                 .zip(&d.data)
                 .for_each(|(a, b)| *a += t * b);
         }
-        batch_gradient(&cfg, &q, &batch, &dev).unwrap().0
+        batch_gradient_with(cfg, loss, &q, batch, &dev).unwrap().0
     };
-    let h = 1e-3;
-    let fd = (shifted(h) - shifted(-h)) / (2.0 * h as f64);
-    let ad: f64 = g
-        .params
-        .iter()
-        .zip(&dir.params)
-        .flat_map(|(a, b)| a.data.iter().zip(&b.data))
-        .map(|(a, b)| *a as f64 * *b as f64)
-        .sum();
-    let rel = (fd - ad).abs() / ad.abs().max(1e-9);
-    assert!(
-        rel < 2e-2,
-        "finite difference {fd} vs gradient {ad} (rel {rel})"
-    );
+    (shifted(h) - shifted(-h)) / (2.0 * h as f64)
 }
 
-fn quick_config(steps: u64) -> TrainConfig {
+pub(crate) fn quick_config(steps: u64) -> TrainConfig {
     TrainConfig {
         net: DenoiserConfig {
             channels: 1,
@@ -152,21 +189,29 @@ pub(crate) fn run_quiet(
     train::train_denoiser(cfg, set, None, &dev, path, resume, &mut |_| {}, None)
 }
 
-#[test]
-fn a_few_training_steps_lower_the_loss() {
+/// Train `cfg` from scratch on the tiny images (checkpoint at `ck`): the MSE on a fixed
+/// evaluation batch (not one of the training draws) before and after, and the run.
+pub(crate) fn train_and_measure(
+    cfg: &TrainConfig,
+    ck: &std::path::Path,
+) -> (f64, f64, train::Trained) {
     let set = tiny_images();
-    let cfg = quick_config(60);
-    let dir = tempfile::tempdir().unwrap();
-    let ck = dir.path().join("t.ckpt");
     let dev = posterior_nn::cpu();
-    // A fixed evaluation batch, not one of the training draws.
     let eval = sample_batch(&set, 32, 16, 0.2, &mut posterior::rng(999)).unwrap();
     let init = cfg.net.init(&mut posterior::rng(cfg.seed)).unwrap();
     let before = batch_gradient(&cfg.net, &init, &eval, &dev).unwrap().0;
-    let out = run_quiet(&cfg, &set, &ck, false).unwrap();
+    let out = run_quiet(cfg, &set, ck, false).unwrap();
     let after = batch_gradient(&cfg.net, &out.checkpoint.params, &eval, &dev)
         .unwrap()
         .0;
+    (before, after, out)
+}
+
+#[test]
+fn a_few_training_steps_lower_the_loss() {
+    let cfg = quick_config(60);
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after, out) = train_and_measure(&cfg, &dir.path().join("t.ckpt"));
     // The untrained network is close to the identity (loss = noise power); 60 steps of a
     // 4-layer net remove a sixth of it (measured 0.853), a broken update none.
     assert!(after < 0.9 * before, "loss {before} -> {after}");
@@ -649,10 +694,7 @@ fn run_refuses_bad_levels_and_non_finite_input() {
 
 fn nonlinear_tiny() -> LearnedDenoiser {
     let cfg = tiny();
-    let mut params = cfg.init(&mut posterior::rng(5)).unwrap();
-    for p in &mut params.params {
-        p.data.iter_mut().for_each(|v| *v *= 3.0);
-    }
+    let params = nonlinear_params(&cfg, 5);
     LearnedDenoiser::new(cfg, params, posterior_nn::cpu(), "test").unwrap()
 }
 
@@ -718,13 +760,10 @@ fn self_ensemble_averages_the_flips_and_rotations() {
 #[test]
 fn the_l1_loss_has_its_own_gradient_and_stays_with_the_run() {
     let cfg = tiny();
-    let mut params = cfg.init(&mut posterior::rng(9)).unwrap();
-    for p in &mut params.params {
-        p.data.iter_mut().for_each(|v| *v *= 3.0);
-    }
+    let params = nonlinear_params(&cfg, 9);
     let batch = sample_batch(&tiny_images(), 4, 12, 0.2, &mut posterior::rng(1)).unwrap();
     let dev = posterior_nn::cpu();
-    let (l1, g1) = batch_gradient_with(&cfg, Loss::L1, &params, &batch, &dev).unwrap();
+    let (l1, _) = batch_gradient_with(&cfg, Loss::L1, &params, &batch, &dev).unwrap();
     let (l2, g2) = batch_gradient_with(&cfg, Loss::Mse, &params, &batch, &dev).unwrap();
     let (l0, g0) = batch_gradient(&cfg, &params, &batch, &dev).unwrap();
     assert_eq!((l2, &g2), (l0, &g0));
@@ -738,42 +777,9 @@ fn the_l1_loss_has_its_own_gradient_and_stays_with_the_run() {
     assert!((l1 - mae).abs() < 1e-5 * mae, "{l1} vs {mae}");
     // Its gradient against central differences along a random direction, and unlike the
     // MSE's.
-    let mut rng = posterior::rng(5);
-    let mut dir = params.clone();
-    for p in &mut dir.params {
-        p.data
-            .iter_mut()
-            .for_each(|v| *v = rng.random::<f32>() - 0.5);
-    }
-    let along = |g: &ParamSet| -> f64 {
-        g.params
-            .iter()
-            .zip(&dir.params)
-            .flat_map(|(a, b)| a.data.iter().zip(&b.data))
-            .map(|(a, b)| *a as f64 * *b as f64)
-            .sum()
-    };
-    let shifted = |t: f32| {
-        let mut q = params.clone();
-        for (p, d) in q.params.iter_mut().zip(&dir.params) {
-            p.data
-                .iter_mut()
-                .zip(&d.data)
-                .for_each(|(a, b)| *a += t * b);
-        }
-        batch_gradient_with(&cfg, Loss::L1, &q, &batch, &dev)
-            .unwrap()
-            .0
-    };
-    let h = 1e-3;
-    let fd = (shifted(h) - shifted(-h)) / (2.0 * h as f64);
-    let ad = along(&g1);
-    let rel = (fd - ad).abs() / ad.abs().max(1e-9);
-    assert!(
-        rel < 2e-2,
-        "finite difference {fd} vs gradient {ad} (rel {rel})"
-    );
-    let other = along(&g2);
+    let (g1, dir) = check_parameter_gradient(&cfg, Loss::L1, &params, &batch);
+    let ad = dot_params(&g1, &dir);
+    let other = dot_params(&g2, &dir);
     assert!((ad - other).abs() > 0.1 * ad.abs(), "{ad} vs MSE's {other}");
     // A run records its loss, and resuming it keeps that loss whatever is asked.
     let set = tiny_images();

@@ -8,11 +8,13 @@ use posterior_nn::net::DenoiserConfig;
 use posterior_nn::params::ParamSet;
 use posterior_nn::prior::NoiseConditionedDenoiser;
 use posterior_nn::train::data::sample_batch;
-use posterior_nn::train::{self, TrainConfig, batch_gradient};
+use posterior_nn::train::{self, Loss, TrainConfig};
 use posterior_nn::weights::{self, WeightFile};
-use rand::RngExt;
 
-use crate::nn::{dot, random, run_quiet, tiny_images};
+use crate::nn::{
+    check_input_vjp, check_parameter_gradient, nonlinear_params, quick_config, random, run_quiet,
+    tiny_images, train_and_measure,
+};
 
 fn unet(levels: usize, depth: usize, features: usize) -> DenoiserConfig {
     DenoiserConfig {
@@ -25,10 +27,7 @@ fn unet(levels: usize, depth: usize, features: usize) -> DenoiserConfig {
 
 /// A clearly non-linear UNet: weights 3x their (near-linear) initial size.
 fn nonlinear(cfg: DenoiserConfig, seed: u64) -> LearnedDenoiser {
-    let mut params = cfg.init(&mut posterior::rng(seed)).unwrap();
-    for p in &mut params.params {
-        p.data.iter_mut().for_each(|v| *v *= 3.0);
-    }
+    let params = nonlinear_params(&cfg, seed);
     LearnedDenoiser::new(cfg, params, posterior_nn::cpu(), "test").unwrap()
 }
 
@@ -97,24 +96,10 @@ fn unet_layout_kind_and_configuration() {
 fn unet_vjp_and_parameter_gradient_match_finite_differences() {
     let cfg = unet(2, 1, 4);
     let d = nonlinear(cfg, 3);
-    let shape = [2, 1, 8, 12];
-    let y = random(&shape, 1, 1.0).mapv(|v| v + 0.5);
-    let r = random(&shape, 2, 2.0);
-    let v = random(&shape, 4, 2.0);
-    let sigma = [0.1f32, 0.3];
-    let (dy, g) = d.vjp(y.view(), &sigma, r.view()).unwrap();
-    assert_eq!(dy, d.denoise_batch(y.view(), &sigma).unwrap());
     // The deeper, wider-reaching UNet crosses more ReLU kinks than the plain stack: its
     // central differences approach the VJP only below h = 1e-3 (5 % off at 4e-3, 0.05 %
     // at 3e-4, measured), where f32 round-off is still far below the tolerance.
-    let h = 2e-4f32;
-    let fp = d.denoise_batch((&y + &(&v * h)).view(), &sigma).unwrap();
-    let fm = d.denoise_batch((&y - &(&v * h)).view(), &sigma).unwrap();
-    let fd = dot(&r, &((&fp - &fm) / (2.0 * h)));
-    let ad = dot(&g, &v);
-    let rel = (fd - ad).abs() / ad.abs().max(1e-6);
-    assert!(rel < 5e-3, "finite difference {fd} vs VJP {ad} (rel {rel})");
-    assert!((ad - dot(&r, &v)).abs() > 1e-3);
+    check_input_vjp(&d, &[2, 1, 8, 12], 2e-4, 5e-3);
     // Batches must have sides that are multiples of 2^levels.
     let e = d
         .denoise_batch(random(&[1, 1, 8, 10], 0, 1.0).view(), &[0.1])
@@ -123,44 +108,9 @@ fn unet_vjp_and_parameter_gradient_match_finite_differences() {
     assert!(e.contains("multiples of 4"), "{e}");
 
     // The parameter gradient along a random direction.
-    let mut params = cfg.init(&mut posterior::rng(9)).unwrap();
-    for p in &mut params.params {
-        p.data.iter_mut().for_each(|v| *v *= 3.0);
-    }
+    let params = nonlinear_params(&cfg, 9);
     let batch = sample_batch(&tiny_images(), 4, 12, 0.2, &mut posterior::rng(1)).unwrap();
-    let dev = posterior_nn::cpu();
-    let (_, g) = batch_gradient(&cfg, &params, &batch, &dev).unwrap();
-    let mut rng = posterior::rng(5);
-    let mut dir = params.clone();
-    for p in &mut dir.params {
-        p.data
-            .iter_mut()
-            .for_each(|v| *v = rng.random::<f32>() - 0.5);
-    }
-    let shifted = |t: f32| {
-        let mut q = params.clone();
-        for (p, d) in q.params.iter_mut().zip(&dir.params) {
-            p.data
-                .iter_mut()
-                .zip(&d.data)
-                .for_each(|(a, b)| *a += t * b);
-        }
-        batch_gradient(&cfg, &q, &batch, &dev).unwrap().0
-    };
-    let h = 1e-3;
-    let fd = (shifted(h) - shifted(-h)) / (2.0 * h as f64);
-    let ad: f64 = g
-        .params
-        .iter()
-        .zip(&dir.params)
-        .flat_map(|(a, b)| a.data.iter().zip(&b.data))
-        .map(|(a, b)| *a as f64 * *b as f64)
-        .sum();
-    let rel = (fd - ad).abs() / ad.abs().max(1e-9);
-    assert!(
-        rel < 2e-2,
-        "finite difference {fd} vs gradient {ad} (rel {rel})"
-    );
+    check_parameter_gradient(&cfg, Loss::Mse, &params, &batch);
 }
 
 /// Mirror index without repeating the ends, for pads shorter than the signal.
@@ -204,27 +154,12 @@ fn unet_trains_and_round_trips_through_weight_files() {
     let set = tiny_images();
     let cfg = TrainConfig {
         net: unet(2, 1, 6),
-        steps: 60,
-        batch: 8,
-        patch: 16,
-        lr: 2e-3,
-        warmup: 2,
-        sigma_max: 0.2,
-        seed: 7,
-        validate_every: 0,
         checkpoint_every: 30,
-        ..TrainConfig::default()
+        ..quick_config(60)
     };
     let dir = tempfile::tempdir().unwrap();
-    let ck = dir.path().join("u.ckpt");
     let dev = posterior_nn::cpu();
-    let eval = sample_batch(&set, 32, 16, 0.2, &mut posterior::rng(999)).unwrap();
-    let init = cfg.net.init(&mut posterior::rng(cfg.seed)).unwrap();
-    let before = batch_gradient(&cfg.net, &init, &eval, &dev).unwrap().0;
-    let out = run_quiet(&cfg, &set, &ck, false).unwrap();
-    let after = batch_gradient(&cfg.net, &out.checkpoint.params, &eval, &dev)
-        .unwrap()
-        .0;
+    let (before, after, out) = train_and_measure(&cfg, &dir.path().join("u.ckpt"));
     // 60 steps take off more than a tenth of the noise power (a broken update: none).
     assert!(after < 0.9 * before, "loss {before} -> {after}");
     // Patches must be multiples of 2^levels.
