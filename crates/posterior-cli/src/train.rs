@@ -132,6 +132,11 @@ pub struct DenoiserArgs {
     /// patch sides must then be multiples of 2^levels [default: 1].
     #[arg(long)]
     levels: Option<usize>,
+    /// The network predicts the noise divided by σ and the residual is σ times its output
+    /// (ε-prediction): the correction vanishes with σ, so errors of the network cost less
+    /// at low noise; fixed for a run [default: off].
+    #[arg(long)]
+    noise_over_sigma: bool,
     /// Steps between validations (0: at the end only) [default: 500].
     #[arg(long)]
     validate_every: Option<u64>,
@@ -254,6 +259,10 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             differs("--depth", a.depth, base.net.depth),
             differs("--features", a.features, base.net.features),
             differs("--levels", a.levels, base.net.levels),
+            (a.noise_over_sigma && !base.net.noise_over_sigma).then(|| {
+                "--noise-over-sigma (the checkpoint's network predicts the noise itself)"
+                    .to_string()
+            }),
             differs("--loss", a.loss.as_deref(), base.loss.name()),
             differs("--validate-every", a.validate_every, base.validate_every),
             differs(
@@ -283,6 +292,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             features: a.features.unwrap_or(base.net.features),
             depth: a.depth.unwrap_or(base.net.depth),
             levels: a.levels.unwrap_or(base.net.levels),
+            noise_over_sigma: a.noise_over_sigma,
         },
         steps: a.steps,
         batch: a.batch.unwrap_or(base.batch),

@@ -53,6 +53,13 @@ pub struct DenoiserConfig {
     /// configuration is unchanged.
     #[serde(default = "one_level", skip_serializing_if = "is_one_level")]
     pub levels: usize,
+    /// The body predicts the noise divided by σ (unit variance at every level, as the
+    /// ε-prediction of diffusion models) and the residual is σ times its output, so the
+    /// correction vanishes with σ and an error of the body costs in proportion to the noise
+    /// level. Without it the body predicts the noise itself. Files written before this
+    /// existed read as `false`, and `false` is not written.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub noise_over_sigma: bool,
 }
 
 fn one_level() -> usize {
@@ -61,6 +68,10 @@ fn one_level() -> usize {
 
 fn is_one_level(levels: &usize) -> bool {
     *levels == 1
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for DenoiserConfig {
@@ -73,6 +84,7 @@ impl Default for DenoiserConfig {
             features: 48,
             depth: 12,
             levels: 1,
+            noise_over_sigma: false,
         }
     }
 }
@@ -138,6 +150,15 @@ impl DenoiserConfig {
     /// The shape in words: `12 layers of 48 features`, or for a UNet `3 levels of 2
     /// residual blocks, 32-64-128 features`.
     pub fn summary(&self) -> String {
+        let shape = self.shape_summary();
+        if self.noise_over_sigma {
+            format!("{shape}, predicting noise / σ")
+        } else {
+            shape
+        }
+    }
+
+    fn shape_summary(&self) -> String {
         if self.levels <= 1 {
             format!("{} layers of {} features", self.depth, self.features)
         } else {
@@ -294,7 +315,8 @@ impl DenoiserConfig {
         debug_assert!(h % m == 0 && w % m == 0 && c == self.channels);
         let (h2, w2) = (h / 2, w / 2);
         let u = unshuffle(y.clone());
-        let s = sigma.reshape([n, 1, 1, 1]).expand([n, 1, h2, w2]);
+        let sigma = sigma.reshape([n, 1, 1, 1]);
+        let s = sigma.clone().expand([n, 1, h2, w2]);
         let t = Tensor::cat(vec![u, s], 1);
         let layers = self.layers();
         let mut net = Convs {
@@ -329,6 +351,11 @@ impl DenoiserConfig {
             net.conv(t)
         };
         debug_assert_eq!(net.next, layers.len());
+        let noise = if self.noise_over_sigma {
+            noise * sigma.expand([n, 4 * c, h2, w2])
+        } else {
+            noise
+        };
         y - shuffle(noise, c)
     }
 }

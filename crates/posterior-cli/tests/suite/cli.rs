@@ -975,9 +975,23 @@ fn unet_denoiser_training_through_the_cli() {
     let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(entry["kind"], "unet-residual");
     assert_eq!(entry["config"]["levels"], 2);
-    let o = go(&["--resume", "--steps", "3", "--levels", "3", "--loss", "mse"]);
+    assert!(entry["config"].get("noise_over_sigma").is_none(), "{entry}");
+    let o = go(&[
+        "--resume",
+        "--steps",
+        "3",
+        "--levels",
+        "3",
+        "--loss",
+        "mse",
+        "--noise-over-sigma",
+    ]);
     assert_clean_error(&o, "--levels 3 (the checkpoint's: 2)");
     assert_clean_error(&o, "--loss mse (the checkpoint's: l1)");
+    assert_clean_error(
+        &o,
+        "--noise-over-sigma (the checkpoint's network predicts the noise itself)",
+    );
     let o = go(&["--resume", "--steps", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -985,6 +999,23 @@ fn unet_denoiser_training_through_the_cli() {
         "{}",
         stderr(&o)
     );
+    // The σ-scaled output: named in the header, recorded in the manifest entry, and kept
+    // by a resumed run without the flag.
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(dir.path().join("u.safetensors.ckpt")).unwrap();
+    let o = go(&[&small[..], &["--patch", "8", "--noise-over-sigma"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("4-8 features, predicting noise / σ,"),
+        "{}",
+        stderr(&o)
+    );
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(entry["config"]["noise_over_sigma"], true);
+    let o = go(&["--resume", "--steps", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(entry["config"]["noise_over_sigma"], true);
 }
 
 /// `train vae|gan --resume` takes the checkpoint's settings without repeating the flags,

@@ -4,6 +4,7 @@
 mod csgm;
 mod generative;
 mod nn;
+mod noise_over_sigma;
 mod shipped;
 mod shipped_generative;
 mod unet;

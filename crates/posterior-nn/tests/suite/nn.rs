@@ -19,6 +19,7 @@ fn tiny() -> DenoiserConfig {
         features: 6,
         depth: 3,
         levels: 1,
+        noise_over_sigma: false,
     }
 }
 
@@ -164,6 +165,7 @@ pub(crate) fn quick_config(steps: u64) -> TrainConfig {
             features: 8,
             depth: 4,
             levels: 1,
+            noise_over_sigma: false,
         },
         steps,
         batch: 8,
@@ -585,6 +587,7 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
         features: 1 << 40,
         depth: 3,
         levels: 1,
+        noise_over_sigma: false,
     };
     let e = load_error(&ck.params, &huge, "huge");
     assert!(e.contains("beyond the supported size"), "{e}");
@@ -594,12 +597,14 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
             features: 8,
             depth: 3,
             levels: 1,
+            noise_over_sigma: false,
         },
         DenoiserConfig {
             channels: 1,
             features: 4096,
             depth: 100,
             levels: 1,
+            noise_over_sigma: false,
         },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");

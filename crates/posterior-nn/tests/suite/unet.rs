@@ -22,6 +22,7 @@ fn unet(levels: usize, depth: usize, features: usize) -> DenoiserConfig {
         features,
         depth,
         levels,
+        noise_over_sigma: false,
     }
 }
 
