@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use posterior::{Error, Result};
-use posterior_nn::net::DenoiserConfig;
+use posterior_nn::net::{DenoiserConfig, OutputScale};
 use posterior_nn::train::data::ImageSet;
 use posterior_nn::train::{self, Event, Loss, TrainConfig, Validation};
 
@@ -132,11 +132,12 @@ pub struct DenoiserArgs {
     /// patch sides must then be multiples of 2^levels [default: 1].
     #[arg(long)]
     levels: Option<usize>,
-    /// The network predicts the noise divided by σ and the residual is σ times its output
-    /// (ε-prediction): the correction vanishes with σ, so errors of the network cost less
-    /// at low noise; fixed for a run [default: off].
+    /// Factor from the network's output to the predicted noise: one (the noise itself),
+    /// sigma (the network predicts noise / σ, so the correction vanishes with σ), or
+    /// knee:K (σ/√(σ² + K²), K on the 0-255 scale: like sigma below K, like one above);
+    /// fixed for a run [default: one].
     #[arg(long)]
-    noise_over_sigma: bool,
+    output_scale: Option<String>,
     /// Steps between validations (0: at the end only) [default: 500].
     #[arg(long)]
     validate_every: Option<u64>,
@@ -259,10 +260,18 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             differs("--depth", a.depth, base.net.depth),
             differs("--features", a.features, base.net.features),
             differs("--levels", a.levels, base.net.levels),
-            (a.noise_over_sigma && !base.net.noise_over_sigma).then(|| {
-                "--noise-over-sigma (the checkpoint's network predicts the noise itself)"
-                    .to_string()
-            }),
+            a.output_scale
+                .as_deref()
+                .map(OutputScale::parse)
+                .transpose()?
+                .filter(|v| *v != base.net.output_scale)
+                .map(|v| {
+                    format!(
+                        "--output-scale {} (the checkpoint's: {})",
+                        v.name(),
+                        base.net.output_scale.name()
+                    )
+                }),
             differs("--loss", a.loss.as_deref(), base.loss.name()),
             differs("--validate-every", a.validate_every, base.validate_every),
             differs(
@@ -292,7 +301,10 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             features: a.features.unwrap_or(base.net.features),
             depth: a.depth.unwrap_or(base.net.depth),
             levels: a.levels.unwrap_or(base.net.levels),
-            noise_over_sigma: a.noise_over_sigma,
+            output_scale: a
+                .output_scale
+                .as_deref()
+                .map_or(Ok(base.net.output_scale), OutputScale::parse)?,
         },
         steps: a.steps,
         batch: a.batch.unwrap_or(base.batch),

@@ -36,7 +36,7 @@ use crate::params::ParamSet;
 use crate::weights::WeightFile;
 
 /// Architecture of the denoising network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DenoiserConfig {
     /// Image channels (1 gray, 3 colour).
     pub channels: usize,
@@ -53,13 +53,10 @@ pub struct DenoiserConfig {
     /// configuration is unchanged.
     #[serde(default = "one_level", skip_serializing_if = "is_one_level")]
     pub levels: usize,
-    /// The body predicts the noise divided by σ (unit variance at every level, as the
-    /// ε-prediction of diffusion models) and the residual is σ times its output, so the
-    /// correction vanishes with σ and an error of the body costs in proportion to the noise
-    /// level. Without it the body predicts the noise itself. Files written before this
-    /// existed read as `false`, and `false` is not written.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub noise_over_sigma: bool,
+    /// How the body's output becomes the predicted noise ([`OutputScale`]). Files written
+    /// before this existed read as [`OutputScale::One`], which is not written.
+    #[serde(default, skip_serializing_if = "OutputScale::is_one")]
+    pub output_scale: OutputScale,
 }
 
 fn one_level() -> usize {
@@ -70,8 +67,83 @@ fn is_one_level(levels: &usize) -> bool {
     *levels == 1
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
+/// The factor between the body's output and the predicted noise (the residual `y − x̂`), a
+/// function of the noise level σ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputScale {
+    /// 1: the body predicts the noise itself (DnCNN, FFDNet, DRUNet).
+    #[default]
+    One,
+    /// σ: the body predicts the noise divided by σ, of unit variance at every level (the
+    /// ε-prediction of diffusion models), so the correction vanishes with σ and an error
+    /// of the body costs in proportion to the noise level. The body must then amplify the
+    /// noise by 1/σ, which is large at low noise.
+    Sigma,
+    /// `σ / √(σ² + k²)`, with the knee `k` on the [0, 1] scale: about `σ / k` below the
+    /// knee, so the correction still vanishes with σ, and about 1 well above it; the body's
+    /// gain at low noise is bounded by about `k / σ` instead of `1 / σ`.
+    Knee(f32),
+}
+
+impl OutputScale {
+    fn is_one(&self) -> bool {
+        *self == Self::One
+    }
+
+    /// The factor at noise level `sigma`.
+    pub fn factor(&self, sigma: f32) -> f32 {
+        match *self {
+            Self::One => 1.0,
+            Self::Sigma => sigma,
+            Self::Knee(k) => sigma / (sigma * sigma + k * k).sqrt(),
+        }
+    }
+
+    /// Parse `one`, `sigma` or `knee:K` (K on the 0-255 scale, > 0).
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::param(
+                "output-scale",
+                format!(
+                    "unknown output scale `{text}`; valid: one, sigma, knee:K (K > 0, 0-255 scale)"
+                ),
+            )
+        };
+        match text {
+            "one" => Ok(Self::One),
+            "sigma" => Ok(Self::Sigma),
+            _ => {
+                let k: f32 = text
+                    .strip_prefix("knee:")
+                    .and_then(|k| k.parse().ok())
+                    .ok_or_else(bad)?;
+                let s = Self::Knee(k / 255.0);
+                s.validate().map_err(|_| bad())?;
+                Ok(s)
+            }
+        }
+    }
+
+    /// The option's text, as [`parse`](Self::parse) reads it.
+    pub fn name(&self) -> String {
+        match *self {
+            Self::One => "one".into(),
+            Self::Sigma => "sigma".into(),
+            Self::Knee(k) => format!("knee:{}", (k * 255.0 * 1e3).round() / 1e3),
+        }
+    }
+
+    /// Check the knee.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Self::Knee(k) if !(k.is_finite() && k > 0.0) => Err(Error::param(
+                "output_scale",
+                format!("the knee must be finite and > 0, got {k}"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for DenoiserConfig {
@@ -84,7 +156,7 @@ impl Default for DenoiserConfig {
             features: 48,
             depth: 12,
             levels: 1,
-            noise_over_sigma: false,
+            output_scale: OutputScale::One,
         }
     }
 }
@@ -151,10 +223,13 @@ impl DenoiserConfig {
     /// residual blocks, 32-64-128 features`.
     pub fn summary(&self) -> String {
         let shape = self.shape_summary();
-        if self.noise_over_sigma {
-            format!("{shape}, predicting noise / σ")
-        } else {
-            shape
+        match self.output_scale {
+            OutputScale::One => shape,
+            OutputScale::Sigma => format!("{shape}, predicting noise / σ"),
+            OutputScale::Knee(k) => format!(
+                "{shape}, noise scaled by σ/√(σ² + k²), k = {}/255",
+                (k * 255.0 * 1e3).round() / 1e3
+            ),
         }
     }
 
@@ -193,6 +268,7 @@ impl DenoiserConfig {
 
     /// Check the configuration.
     pub fn validate(&self) -> Result<()> {
+        self.output_scale.validate()?;
         let min_depth = if self.levels == 1 { 2 } else { 1 };
         if self.channels == 0
             || self.features == 0
@@ -351,10 +427,16 @@ impl DenoiserConfig {
             net.conv(t)
         };
         debug_assert_eq!(net.next, layers.len());
-        let noise = if self.noise_over_sigma {
-            noise * sigma.expand([n, 4 * c, h2, w2])
-        } else {
-            noise
+        let factor = match self.output_scale {
+            OutputScale::One => None,
+            OutputScale::Sigma => Some(sigma),
+            OutputScale::Knee(k) => {
+                Some(sigma.clone() / sigma.powi_scalar(2).add_scalar(k * k).sqrt())
+            }
+        };
+        let noise = match factor {
+            Some(f) => noise * f.expand([n, 4 * c, h2, w2]),
+            None => noise,
         };
         y - shuffle(noise, c)
     }

@@ -975,7 +975,7 @@ fn unet_denoiser_training_through_the_cli() {
     let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(entry["kind"], "unet-residual");
     assert_eq!(entry["config"]["levels"], 2);
-    assert!(entry["config"].get("noise_over_sigma").is_none(), "{entry}");
+    assert!(entry["config"].get("output_scale").is_none(), "{entry}");
     let o = go(&[
         "--resume",
         "--steps",
@@ -984,14 +984,12 @@ fn unet_denoiser_training_through_the_cli() {
         "3",
         "--loss",
         "mse",
-        "--noise-over-sigma",
+        "--output-scale",
+        "knee:10",
     ]);
     assert_clean_error(&o, "--levels 3 (the checkpoint's: 2)");
     assert_clean_error(&o, "--loss mse (the checkpoint's: l1)");
-    assert_clean_error(
-        &o,
-        "--noise-over-sigma (the checkpoint's network predicts the noise itself)",
-    );
+    assert_clean_error(&o, "--output-scale knee:10 (the checkpoint's: one)");
     let o = go(&["--resume", "--steps", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -999,23 +997,28 @@ fn unet_denoiser_training_through_the_cli() {
         "{}",
         stderr(&o)
     );
-    // The σ-scaled output: named in the header, recorded in the manifest entry, and kept
-    // by a resumed run without the flag.
+    // A scaled output: named in the header, recorded in the manifest entry, kept by a
+    // resumed run without the flag, and bad values refused.
     std::fs::remove_file(&out).unwrap();
     std::fs::remove_file(dir.path().join("u.safetensors.ckpt")).unwrap();
-    let o = go(&[&small[..], &["--patch", "8", "--noise-over-sigma"]].concat());
+    let o = go(&[&small[..], &["--patch", "8", "--output-scale", "knee:0"]].concat());
+    assert_clean_error(&o, "unknown output scale `knee:0`");
+    let o = go(&[&small[..], &["--patch", "8", "--output-scale", "knee:10"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("4-8 features, predicting noise / σ,"),
+        stderr(&o).contains("4-8 features, noise scaled by σ/√(σ² + k²), k = 10/255,"),
         "{}",
         stderr(&o)
     );
     let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(entry["config"]["noise_over_sigma"], true);
-    let o = go(&["--resume", "--steps", "3"]);
+    assert!(
+        entry["config"]["output_scale"]["knee"].is_number(),
+        "{entry}"
+    );
+    let o = go(&["--resume", "--steps", "3", "--output-scale", "knee:10"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(entry["config"]["noise_over_sigma"], true);
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again["config"], entry["config"]);
 }
 
 /// `train vae|gan --resume` takes the checkpoint's settings without repeating the flags,

@@ -4,7 +4,7 @@
 mod csgm;
 mod generative;
 mod nn;
-mod noise_over_sigma;
+mod output_scale;
 mod shipped;
 mod shipped_generative;
 mod unet;

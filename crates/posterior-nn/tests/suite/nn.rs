@@ -3,7 +3,7 @@
 use ndarray::{Array2, ArrayD, IxDyn};
 use posterior::denoise::Denoiser;
 use posterior_nn::LearnedDenoiser;
-use posterior_nn::net::DenoiserConfig;
+use posterior_nn::net::{DenoiserConfig, OutputScale};
 use posterior_nn::params::ParamSet;
 use posterior_nn::prior::NoiseConditionedDenoiser;
 use posterior_nn::train::data::{Batch, ImageSet, sample_batch};
@@ -19,7 +19,7 @@ fn tiny() -> DenoiserConfig {
         features: 6,
         depth: 3,
         levels: 1,
-        noise_over_sigma: false,
+        output_scale: OutputScale::One,
     }
 }
 
@@ -90,10 +90,21 @@ pub(crate) fn check_parameter_gradient(
     params: &ParamSet,
     batch: &Batch,
 ) -> (ParamSet, ParamSet) {
+    check_parameter_gradient_at(cfg, loss, params, batch, 1e-3)
+}
+
+/// [`check_parameter_gradient`] with the finite-difference step `h`.
+pub(crate) fn check_parameter_gradient_at(
+    cfg: &DenoiserConfig,
+    loss: Loss,
+    params: &ParamSet,
+    batch: &Batch,
+    h: f32,
+) -> (ParamSet, ParamSet) {
     let dev = posterior_nn::cpu();
     let (_, g) = batch_gradient_with(cfg, loss, params, batch, &dev).unwrap();
     let dir = random_direction(params, 5);
-    let fd = loss_difference(cfg, loss, params, batch, &dir, 1e-3);
+    let fd = loss_difference(cfg, loss, params, batch, &dir, h);
     let ad = dot_params(&g, &dir);
     let rel = (fd - ad).abs() / ad.abs().max(1e-9);
     assert!(
@@ -165,7 +176,7 @@ pub(crate) fn quick_config(steps: u64) -> TrainConfig {
             features: 8,
             depth: 4,
             levels: 1,
-            noise_over_sigma: false,
+            output_scale: OutputScale::One,
         },
         steps,
         batch: 8,
@@ -587,7 +598,7 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
         features: 1 << 40,
         depth: 3,
         levels: 1,
-        noise_over_sigma: false,
+        output_scale: OutputScale::One,
     };
     let e = load_error(&ck.params, &huge, "huge");
     assert!(e.contains("beyond the supported size"), "{e}");
@@ -597,14 +608,14 @@ fn corrupted_or_mismatched_weight_files_fail_clearly() {
             features: 8,
             depth: 3,
             levels: 1,
-            noise_over_sigma: false,
+            output_scale: OutputScale::One,
         },
         DenoiserConfig {
             channels: 1,
             features: 4096,
             depth: 100,
             levels: 1,
-            noise_over_sigma: false,
+            output_scale: OutputScale::One,
         },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");

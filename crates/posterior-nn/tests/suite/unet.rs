@@ -4,7 +4,7 @@
 use ndarray::{Array4, ArrayD, Axis, IxDyn, Slice};
 use posterior::denoise::Denoiser;
 use posterior_nn::LearnedDenoiser;
-use posterior_nn::net::DenoiserConfig;
+use posterior_nn::net::{DenoiserConfig, OutputScale};
 use posterior_nn::params::ParamSet;
 use posterior_nn::prior::NoiseConditionedDenoiser;
 use posterior_nn::train::data::sample_batch;
@@ -22,7 +22,7 @@ fn unet(levels: usize, depth: usize, features: usize) -> DenoiserConfig {
         features,
         depth,
         levels,
-        noise_over_sigma: false,
+        output_scale: OutputScale::One,
     }
 }
 
