@@ -5,9 +5,10 @@
 //! unshuffle), a constant map of the noise level σ is appended as one more channel, the body
 //! works at half resolution, and its output, shuffled back to full resolution, is the
 //! predicted noise (residual learning, as DnCNN): `x̂ = y − S(f_θ([U(y), σ 1]))`, with `U`
-//! the unshuffle and `S` its inverse. One set of weights serves every σ in the training
-//! range, as Plug-and-Play and DPIR need. There is no batch normalisation, so the network
-//! is the same function in training and inference.
+//! the unshuffle and `S` its inverse; with an [`OutputScale`] other than 1, the predicted
+//! noise is `c(σ) S(f_θ(...))` (for `c(σ) = σ` the body predicts noise / σ). One set of
+//! weights serves every σ in the training range, as Plug-and-Play and DPIR need. There is
+//! no batch normalisation, so the network is the same function in training and inference.
 //!
 //! - `levels = 1`: FFDNet (Zhang, Zuo & Zhang, "FFDNet: toward a fast and flexible
 //!   solution for CNN-based image denoising", IEEE TIP 27(9), 2018): `f_θ` is a plain stack
