@@ -131,8 +131,13 @@ impl OutputScale {
         match *self {
             Self::One => "one".into(),
             Self::Sigma => "sigma".into(),
-            Self::Knee(k) => format!("knee:{}", (k * 255.0 * 1e3).round() / 1e3),
+            Self::Knee(k) => format!("knee:{}", Self::on_255(k)),
         }
+    }
+
+    /// A knee on the 0-255 scale, to three decimals (10/255 prints as 10).
+    pub fn on_255(k: f32) -> f32 {
+        (k * 255.0 * 1e3).round() / 1e3
     }
 
     /// Check the knee.
@@ -229,7 +234,7 @@ impl DenoiserConfig {
             OutputScale::Sigma => format!("{shape}, predicting noise / σ"),
             OutputScale::Knee(k) => format!(
                 "{shape}, noise scaled by σ/√(σ² + k²), k = {}/255",
-                (k * 255.0 * 1e3).round() / 1e3
+                OutputScale::on_255(k)
             ),
         }
     }
