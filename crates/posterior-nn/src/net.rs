@@ -225,8 +225,9 @@ impl DenoiserConfig {
         Ok(config)
     }
 
-    /// The shape in words: `12 layers of 48 features`, or for a UNet `3 levels of 2
-    /// residual blocks, 32-64-128 features`.
+    /// The network in words: `12 layers of 48 features`, or for a UNet `3 levels of 2
+    /// residual blocks, 32-64-128 features`, followed by the output scale unless it is 1
+    /// (`, predicting noise / σ`).
     pub fn summary(&self) -> String {
         let shape = self.shape_summary();
         match self.output_scale {
@@ -239,6 +240,7 @@ impl DenoiserConfig {
         }
     }
 
+    /// The shape part of [`summary`](Self::summary).
     fn shape_summary(&self) -> String {
         if self.levels <= 1 {
             format!("{} layers of {} features", self.depth, self.features)
