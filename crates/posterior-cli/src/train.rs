@@ -95,7 +95,7 @@ pub struct DenoiserArgs {
     /// Continue from the checkpoint: same data; the checkpoint's network, batch, patch,
     /// scales, dead leaves, seed, noise range and intervals are kept (giving one of those
     /// flags with another value is an error); --steps sets the new total and --lr may start
-    /// a new phase, which may also change --batch, --patch, --scales and --dead-leaves.
+    /// a new phase, which may also change --batch, --patch, --scales, --dead-leaves and --ellipses.
     #[arg(long)]
     resume: bool,
     /// Seed of the initial weights and of every batch [default: 0].
@@ -155,6 +155,12 @@ pub struct DenoiserArgs {
     /// new phase) [default: 0]
     #[arg(long)]
     dead_leaves: Option<usize>,
+    /// Also train on this many generated 256x256 random-ellipse phantoms (4 to 12
+    /// ellipses of random signed intensity, summed and clipped: flat regions with smooth
+    /// edges, as CT and MRI phantoms have); with --resume, another count than the
+    /// checkpoint's needs --lr (a new phase) [default: 0]
+    #[arg(long)]
+    ellipses: Option<usize>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -220,7 +226,7 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
         "resume",
         format!(
             "the run in {} was made with other settings: {}; a resumed run keeps its \
-             settings (but --batch, --patch, --scales and --dead-leaves may change with \
+             settings (but --batch, --patch, --scales, --dead-leaves and --ellipses may change with \
              a new phase, --lr), so drop those flags, or start a new run with another --checkpoint",
             ckpt.display(),
             clash.join(", ")
@@ -248,6 +254,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
                     .map(|s| format!("--scales {s:?} (the checkpoint's: {:?})", base.scales)),
             ),
             phase_only(differs("--dead-leaves", a.dead_leaves, base.dead_leaves)),
+            phase_only(differs("--ellipses", a.ellipses, base.ellipses)),
             // The flag is on the 0-255 scale; a run started with it stored flag / 255.
             a.sigma_max
                 .filter(|v| v / 255.0 != base.sigma_max)
@@ -289,6 +296,7 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
             restart_lr: a.lr,
             scales: a.scales.clone().unwrap_or(base.scales.clone()),
             dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
+            ellipses: a.ellipses.unwrap_or(base.ellipses),
             batch: a.batch.unwrap_or(base.batch),
             patch: a.patch.unwrap_or(base.patch),
             ..base
@@ -317,9 +325,28 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         checkpoint_every: a.checkpoint_every.unwrap_or(base.checkpoint_every),
         scales: a.scales.clone().unwrap_or(base.scales.clone()),
         dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
+        ellipses: a.ellipses.unwrap_or(base.ellipses),
         loss: a.loss.as_deref().map_or(Ok(base.loss), Loss::parse)?,
         ..base
     })
+}
+
+/// The manifest's words for the generated images a run trained on (empty: none).
+fn generated_note(config: &TrainConfig) -> String {
+    let mut note = String::new();
+    if config.dead_leaves > 0 {
+        note += &format!(
+            "; and {} generated dead-leaves images (--dead-leaves, seed {})",
+            config.dead_leaves, config.seed
+        );
+    }
+    if config.ellipses > 0 {
+        note += &format!(
+            "; and {} generated ellipse phantoms (--ellipses, seed {})",
+            config.ellipses, config.seed
+        );
+    }
+    note
 }
 
 fn denoiser(a: DenoiserArgs) -> Result<()> {
@@ -353,6 +380,14 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
             " and {} dead-leaves images ({} pixels)",
             config.dead_leaves,
             config.dead_leaves * side * side
+        );
+    }
+    if config.ellipses > 0 {
+        let side = posterior_nn::train::data::ELLIPSES_SIDE;
+        source_note += &format!(
+            " and {} ellipse phantoms ({} pixels)",
+            config.ellipses,
+            config.ellipses * side * side
         );
     }
     eprintln!(
@@ -492,14 +527,7 @@ fn print_manifest_entry(path: &Path, ck: &train::Checkpoint, data: &Path) -> Res
             "{}: {}{}",
             data.display(),
             ck.data.join(", "),
-            if ck.config.dead_leaves > 0 {
-                format!(
-                    "; and {} generated dead-leaves images (--dead-leaves, seed {})",
-                    ck.config.dead_leaves, ck.config.seed
-                )
-            } else {
-                String::new()
-            }
+            generated_note(&ck.config)
         ),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         steps: ck.step,

@@ -197,7 +197,23 @@ pub fn random_ellipse_list(count: usize, seed: u64) -> Vec<Ellipse> {
 /// values lie in `[0, 1]`. The same `(h, w, count, seed)` always gives the same image;
 /// a training set uses seeds `base, base + 1, ...`.
 pub fn random_ellipses(h: usize, w: usize, count: usize, seed: u64) -> Array2<f32> {
-    let mut img = rasterize(h, w, &random_ellipse_list(count, seed), 1);
+    random_ellipses_supersampled(h, w, count, seed, 1)
+}
+
+/// [`random_ellipses`] with `supersample x supersample` samples averaged into each pixel
+/// (anti-aliased edges, as an image resized from a finer grid has; 1: point sampling).
+/// Clipping and normalisation act on the averaged values.
+///
+/// # Panics
+/// If `supersample` is 0.
+pub fn random_ellipses_supersampled(
+    h: usize,
+    w: usize,
+    count: usize,
+    seed: u64,
+    supersample: usize,
+) -> Array2<f32> {
+    let mut img = rasterize(h, w, &random_ellipse_list(count, seed), supersample);
     img.mapv_inplace(|v| v.max(0.0));
     let max = img.iter().copied().fold(0.0f64, f64::max);
     if max > 1.0 {

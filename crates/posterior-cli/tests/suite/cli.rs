@@ -923,6 +923,27 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
             data.display()
         )
     );
+    // And ellipse phantoms, beside them.
+    let o = go(&["--resume", "--ellipses", "3"], "8");
+    assert_clean_error(&o, "--ellipses 3 (the checkpoint's: 0)");
+    let o = go(&["--resume", "--ellipses", "3", "--lr", "1e-4"], "8");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "and 2 dead-leaves images (131072 pixels) and 3 ellipse phantoms (196608 pixels)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        entry["data"].as_str().unwrap(),
+        format!(
+            "{}: a.png; and 2 generated dead-leaves images (--dead-leaves, seed 0); \
+             and 3 generated ellipse phantoms (--ellipses, seed 0)",
+            data.display()
+        )
+    );
 }
 
 /// `train denoiser --levels L` trains the UNet: the log and the manifest entry name it,
@@ -1103,6 +1124,7 @@ fn train_help_states_the_library_defaults() {
         ("--checkpoint-every", d.checkpoint_every.to_string()),
         ("--scales", scales.join(",")),
         ("--dead-leaves", d.dead_leaves.to_string()),
+        ("--ellipses", d.ellipses.to_string()),
     ] {
         let line = doc(&den, flag);
         assert!(

@@ -135,6 +135,35 @@ pub fn dead_leaves_set(count: usize, seed: u64) -> Result<ImageSet> {
     Ok(set)
 }
 
+/// Side of the generated random-ellipse training images.
+pub const ELLIPSES_SIDE: usize = 256;
+
+/// `count` random-ellipse phantoms ([`posterior::phantom::random_ellipses_supersampled`]:
+/// sums of ellipses of random position, shape, angle and signed intensity, clipped to
+/// `[0, 1]`), `256 x 256` with 4x4 anti-aliasing samples per pixel, rounded to the 8-bit
+/// grid, named `ellipses_K`. Image `K` holds `4 + K mod 9` ellipses (4 to 12) and has seed
+/// `seed + K` xor a fixed constant, so a run's seed fixes them. Flat regions bounded by
+/// smooth curved edges of every contrast: the structure of CT and MRI phantoms, which the
+/// photographs lack.
+pub fn ellipses_set(count: usize, seed: u64) -> Result<ImageSet> {
+    let mut set = ImageSet {
+        names: Vec::with_capacity(count),
+        images: Vec::with_capacity(count),
+    };
+    for k in 0..count {
+        let im = posterior::phantom::random_ellipses_supersampled(
+            ELLIPSES_SIDE,
+            ELLIPSES_SIDE,
+            4 + k % 9,
+            seed.wrapping_add(k as u64) ^ 0xE111_95E5_5EED_0002,
+            4,
+        );
+        set.names.push(format!("ellipses_{k}"));
+        set.images.push(im.mapv(|v| to_8_bit_grid(v as f64)));
+    }
+    Ok(set)
+}
+
 /// The nearest value on the 8-bit grid `k / 255` (the bundled images' values).
 fn to_8_bit_grid(v: f64) -> f32 {
     ((v * 255.0).round() / 255.0) as f32
@@ -418,6 +447,33 @@ mod tests {
             assert!(var > 0.02, "{var}");
         }
         assert!(dead_leaves_set(0, 1).unwrap().images.is_empty());
+    }
+
+    #[test]
+    fn ellipse_sets_are_seeded_8_bit_anti_aliased_and_distinct() {
+        let a = ellipses_set(3, 7).unwrap();
+        assert_eq!(a.names, ["ellipses_0", "ellipses_1", "ellipses_2"]);
+        let b = ellipses_set(3, 7).unwrap();
+        assert_eq!(a.images, b.images);
+        assert_ne!(a.images[0], a.images[1]);
+        assert_ne!(a.images[0], ellipses_set(1, 8).unwrap().images[0]);
+        for im in &a.images {
+            assert_eq!(im.dim(), (ELLIPSES_SIDE, ELLIPSES_SIDE));
+            assert!(im.iter().all(
+                |&v| (0.0..=1.0).contains(&v) && ((v * 255.0).round() - v * 255.0).abs() < 1e-3
+            ));
+            // Something is drawn, and the background (outside every ellipse) stays 0.
+            assert!(im.iter().any(|&v| v > 0.05));
+            assert_eq!(im[[0, 0]], 0.0);
+            // Anti-aliased: edge pixels take values between the regions' levels, so there
+            // are many more distinct levels than the 4-12 flat regions a point-sampled
+            // image would show.
+            let mut levels: Vec<u32> = im.iter().map(|&v| (v * 255.0).round() as u32).collect();
+            levels.sort_unstable();
+            levels.dedup();
+            assert!(levels.len() > 40, "{} levels", levels.len());
+        }
+        assert!(ellipses_set(0, 1).unwrap().images.is_empty());
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub struct TrainConfig {
     /// resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub dead_leaves: usize,
+    /// Generated random-ellipse phantoms ([`data::ellipses_set`], 256x256, seeded from
+    /// `seed`) added after the dead-leaves images (0: none). Like the scales, a resumed run
+    /// may change it only with a new learning-rate phase.
+    #[serde(default)]
+    pub ellipses: usize,
     /// The training loss (runs that did not record one used the MSE). Fixed for a run.
     #[serde(default)]
     pub loss: Loss,
@@ -113,6 +118,9 @@ impl Loss {
 /// The most generated dead-leaves images a run may ask for (each is 256 KiB in memory).
 pub const MAX_DEAD_LEAVES: usize = 4096;
 
+/// The most generated random-ellipse images a run may ask for (each is 256 KiB in memory).
+pub const MAX_ELLIPSES: usize = 4096;
+
 /// The scale list of runs that did not record one: the images as they are.
 fn native_scale() -> Vec<f32> {
     vec![1.0]
@@ -138,6 +146,7 @@ impl Default for TrainConfig {
             phase_start: 0,
             scales: native_scale(),
             dead_leaves: 0,
+            ellipses: 0,
             loss: Loss::Mse,
             restart_lr: None,
         }
@@ -146,23 +155,29 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// The patch source and batch shape, which a new learning-rate phase may change:
-    /// `patches PxP, batch B, scales [..], D dead-leaves images`.
+    /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse images`.
     pub fn data_settings(&self) -> String {
         format!(
-            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images",
+            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse images",
             self.batch,
             self.scales,
             self.dead_leaves,
+            self.ellipses,
             p = self.patch
         )
     }
 
     /// The images patches are drawn from: `data` at the configured scales, then the
-    /// generated dead-leaves images.
+    /// generated dead-leaves images, then the generated ellipse phantoms.
     pub fn patch_source(&self, data: &ImageSet) -> Result<ImageSet> {
         let mut set = data.at_scales(&self.scales)?;
         if self.dead_leaves > 0 {
             let extra = data::dead_leaves_set(self.dead_leaves, self.seed)?;
+            set.names.extend(extra.names);
+            set.images.extend(extra.images);
+        }
+        if self.ellipses > 0 {
+            let extra = data::ellipses_set(self.ellipses, self.seed)?;
             set.names.extend(extra.names);
             set.images.extend(extra.images);
         }
@@ -179,6 +194,15 @@ impl TrainConfig {
                 format!(
                     "at most {MAX_DEAD_LEAVES} images (1 GiB), got {}",
                     self.dead_leaves
+                ),
+            ));
+        }
+        if self.ellipses > MAX_ELLIPSES {
+            return Err(Error::param(
+                "ellipses",
+                format!(
+                    "at most {MAX_ELLIPSES} images (1 GiB), got {}",
+                    self.ellipses
                 ),
             ));
         }
@@ -488,7 +512,7 @@ pub struct Trained {
 /// new warm-up and cosine phase from the checkpoint's step (a fine-tuning phase at a
 /// lower rate, without the jump a stretched schedule makes), which may also change
 /// `config.scales` (the images' scales, [`ImageSet::at_scales`]), `config.dead_leaves`,
-/// `patch` and `batch`.
+/// `config.ellipses`, `patch` and `batch`.
 #[allow(clippy::too_many_arguments)] // reason: the inputs of one training run, each distinct and required
 pub fn train_denoiser(
     config: &TrainConfig,
@@ -553,6 +577,7 @@ pub fn train_denoiser(
             ck.config.phase_start = ck.step;
             ck.config.scales = config.scales.clone();
             ck.config.dead_leaves = config.dead_leaves;
+            ck.config.ellipses = config.ellipses;
             ck.config.patch = config.patch;
             ck.config.batch = config.batch;
         } else if config.data_settings() != ck.config.data_settings() {

@@ -409,6 +409,8 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
     std::fs::copy(&path, &plain_copy).unwrap();
     let leaves_copy = dir.path().join("leaves.ckpt");
     std::fs::copy(&path, &leaves_copy).unwrap();
+    let ellipses_copy = dir.path().join("ellipses.ckpt");
+    std::fs::copy(&path, &ellipses_copy).unwrap();
     let mut multi = quick_config(9);
     multi.scales = vec![1.0, 0.5];
     let err = run_quiet(&multi, &set, &path, true).unwrap_err();
@@ -452,11 +454,31 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
         source.names[set.names.len()..],
         ["dead_leaves_0", "dead_leaves_1"]
     );
+    // And so do generated ellipse phantoms, after the dead-leaves images.
+    let mut ellipses = quick_config(9);
+    ellipses.dead_leaves = 1;
+    ellipses.ellipses = 2;
+    let err = run_quiet(&ellipses, &set, &ellipses_copy, true).unwrap_err();
+    assert!(err.to_string().contains("2 ellipse images"), "{err}");
+    ellipses.restart_lr = Some(1e-3);
+    let e = run_quiet(&ellipses, &set, &ellipses_copy, true).unwrap();
+    assert_eq!(Checkpoint::load(&ellipses_copy).unwrap().config.ellipses, 2);
+    assert_ne!(e.checkpoint.params, c.checkpoint.params);
+    let source = e.checkpoint.config.patch_source(&set).unwrap();
+    assert_eq!(
+        source.names[set.names.len()..],
+        ["dead_leaves_0", "ellipses_0", "ellipses_1"]
+    );
     // An absurd count is refused before any image is generated.
     let mut huge = quick_config(3);
     huge.dead_leaves = train::MAX_DEAD_LEAVES + 1;
     let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
     assert!(err.to_string().contains("at most 4096 images"), "{err}");
+    let mut huge = quick_config(3);
+    huge.ellipses = train::MAX_ELLIPSES + 1;
+    let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
+    assert!(err.to_string().contains("at most 4096 images"), "{err}");
+    assert!(err.to_string().contains("ellipses"), "{err}");
     // Scales outside (0, 1] are refused before any step.
     let mut bad = quick_config(3);
     bad.scales = vec![1.0, 2.0];
