@@ -155,9 +155,10 @@ pub struct DenoiserArgs {
     /// new phase) [default: 0]
     #[arg(long)]
     dead_leaves: Option<usize>,
-    /// Also train on this many generated 256x256 random-ellipse phantoms (4 to 12
-    /// ellipses of random signed intensity, summed and clipped: flat regions with smooth
-    /// edges, as CT and MRI phantoms have); with --resume, another count than the
+    /// Also train on this many generated 256x256 phantoms, alternately random ellipses
+    /// (4 to 12 of random signed intensity, summed and clipped) and random head-like
+    /// phantoms (a thin bright shell around flat low-contrast ellipses): flat regions with
+    /// smooth edges, as CT and MRI phantoms have; with --resume, another count than the
     /// checkpoint's needs --lr (a new phase) [default: 0]
     #[arg(long)]
     ellipses: Option<usize>,

@@ -1,5 +1,5 @@
-//! Synthetic test objects: the modified Shepp-Logan head phantom, random ellipse images
-//! and dead-leaves images, rasterised at any size.
+//! Synthetic test objects: the modified Shepp-Logan head phantom, random ellipse images,
+//! random head-like phantoms and dead-leaves images, rasterised at any size.
 //!
 //! Geometry (the convention of MATLAB's `phantom` and of scikit-image's
 //! `shepp_logan_phantom`): the phantom lives in the square `[-1, 1]²` with `x` pointing
@@ -213,13 +213,91 @@ pub fn random_ellipses_supersampled(
     seed: u64,
     supersample: usize,
 ) -> Array2<f32> {
-    let mut img = rasterize(h, w, &random_ellipse_list(count, seed), supersample);
+    clip_unit(rasterize(
+        h,
+        w,
+        &random_ellipse_list(count, seed),
+        supersample,
+    ))
+}
+
+/// Clip below at 0 and, if the maximum exceeds 1, divide by it.
+fn clip_unit(mut img: Array2<f64>) -> Array2<f32> {
     img.mapv_inplace(|v| v.max(0.0));
     let max = img.iter().copied().fold(0.0f64, f64::max);
     if max > 1.0 {
         img.mapv_inplace(|v| v / max);
     }
     to_unit_f32(img)
+}
+
+/// The ellipses of a random head-like phantom ([`random_head`]) for a seed.
+///
+/// A shell (the skull of a head phantom): an outer ellipse centred within 0.1 of the
+/// origin, semi-axes uniform in `[0.55, 0.95]`, rotation uniform in `[0°, 180°)`,
+/// intensity `v` uniform in `[0.4, 1]`; and an inner ellipse with the same centre and
+/// rotation, each semi-axis shorter by a thickness uniform in `[0.015, 0.08]` (2 to 10
+/// pixels at 256²), intensity `-v` plus a filling level uniform in `[0, 0.5] v`. Then
+/// 3 to 10 inner ellipses: centres uniform in the disc of radius `0.5 min(a, b)` of the
+/// inner axes, semi-axes uniform in `[0.02, 0.3]`, intensity `±[0.05, 0.5] v` (negative
+/// with probability 1/4). Thin, bright, curved edges beside flat low-contrast regions: the
+/// structure of CT and MRI head phantoms.
+pub fn random_head_list(seed: u64) -> Vec<Ellipse> {
+    let mut rng = crate::rng(seed);
+    let r = 0.1 * rng.random::<f64>().sqrt();
+    let t = rng.random_range(0.0..std::f64::consts::TAU);
+    let (x0, y0) = (r * t.cos(), r * t.sin());
+    let a = rng.random_range(0.55..0.95);
+    let b = rng.random_range(0.55..0.95);
+    let phi_deg = rng.random_range(0.0..180.0);
+    let v = rng.random_range(0.4..1.0);
+    let thickness = rng.random_range(0.015..0.08);
+    let fill = rng.random_range(0.0..0.5) * v;
+    let (ia, ib) = (a - thickness, b - thickness);
+    let mut list = vec![
+        Ellipse {
+            value: v,
+            a,
+            b,
+            x0,
+            y0,
+            phi_deg,
+        },
+        Ellipse {
+            value: fill - v,
+            a: ia,
+            b: ib,
+            x0,
+            y0,
+            phi_deg,
+        },
+    ];
+    let inner = rng.random_range(3..=10);
+    let reach = 0.5 * ia.min(ib);
+    for _ in 0..inner {
+        let r = reach * rng.random::<f64>().sqrt();
+        let t = rng.random_range(0.0..std::f64::consts::TAU);
+        let mag = rng.random_range(0.05..0.5) * v;
+        list.push(Ellipse {
+            value: if rng.random_bool(0.25) { -mag } else { mag },
+            a: rng.random_range(0.02..0.3),
+            b: rng.random_range(0.02..0.3),
+            x0: x0 + r * t.cos(),
+            y0: y0 + r * t.sin(),
+            phi_deg: rng.random_range(0.0..180.0),
+        });
+    }
+    list
+}
+
+/// A seeded random head-like phantom ([`random_head_list`]) on an `h x w` grid with
+/// `supersample x supersample` samples per pixel, clipped and normalised like
+/// [`random_ellipses_supersampled`].
+///
+/// # Panics
+/// If `supersample` is 0.
+pub fn random_head(h: usize, w: usize, seed: u64, supersample: usize) -> Array2<f32> {
+    clip_unit(rasterize(h, w, &random_head_list(seed), supersample))
 }
 
 /// Parameters of [`dead_leaves`]: leaf radii (in output pixels) follow the density
@@ -522,6 +600,65 @@ mod tests {
         for (s, d) in single.iter().zip(direct.iter()) {
             assert_eq!(*s, *d as f32);
         }
+    }
+
+    #[test]
+    fn random_heads_have_a_thin_bright_shell_around_flatter_insides() {
+        let a = random_head(128, 128, 0, 2);
+        assert_eq!(a, random_head(128, 128, 0, 2));
+        assert_ne!(a, random_head(128, 128, 1, 2));
+        for seed in 0..50 {
+            let list = random_head_list(seed);
+            assert!((5..=12).contains(&list.len()), "{}", list.len());
+            let (outer, inner) = (list[0], list[1]);
+            assert!(outer.x0.hypot(outer.y0) <= 0.1);
+            assert!((0.55..0.95).contains(&outer.a) && (0.55..0.95).contains(&outer.b));
+            let t = outer.a - inner.a;
+            assert!((0.015..0.08).contains(&t), "{t}");
+            assert!((outer.b - inner.b - t).abs() < 1e-12);
+            assert_eq!(
+                (outer.x0, outer.y0, outer.phi_deg),
+                (inner.x0, inner.y0, inner.phi_deg)
+            );
+            assert!((0.4..1.0).contains(&outer.value));
+            // The inside is filled at a lower, non-negative level than the shell.
+            let fill = outer.value + inner.value;
+            assert!((0.0..0.5 * outer.value).contains(&fill), "{fill}");
+            let reach = 0.5 * inner.a.min(inner.b);
+            for el in &list[2..] {
+                assert!((el.x0 - outer.x0).hypot(el.y0 - outer.y0) <= reach + 1e-12);
+                assert!((0.02..0.3).contains(&el.a) && (0.02..0.3).contains(&el.b));
+                let m = el.value.abs() / outer.value;
+                assert!((0.05..0.5).contains(&m), "{m}");
+            }
+            // Rasterised: in range, background 0 outside the shell, and the shell is drawn.
+            let img = random_head(96, 96, seed, 2);
+            assert!(img.iter().all(|&v| (0.0..=1.0).contains(&v)));
+            assert_eq!(img[[0, 0]], 0.0);
+            assert!(img.iter().copied().fold(0.0f32, f32::max) > 0.3);
+        }
+        // The shell alone: along its own x axis, 0 outside, the shell's level across the
+        // band of the stated thickness, the filling level inside.
+        let list = random_head_list(3);
+        let (outer, inner) = (list[0], list[1]);
+        let n = 1001;
+        let shell = rasterize(n, n, &list[..2], 1);
+        let (c, s) = (
+            outer.phi_deg.to_radians().cos(),
+            outer.phi_deg.to_radians().sin(),
+        );
+        let at = |d: f64| {
+            let (x, y) = (outer.x0 + d * c, outer.y0 + d * s);
+            let half = (n - 1) as f64 / 2.0;
+            shell[[
+                (half - y * half).round() as usize,
+                (x * half + half).round() as usize,
+            ]]
+        };
+        let tol = 4.0 / (n - 1) as f64;
+        assert_eq!(at(outer.a + tol), 0.0);
+        assert!((at(0.5 * (outer.a + inner.a)) - outer.value).abs() < 1e-12);
+        assert!((at(inner.a - tol) - (outer.value + inner.value)).abs() < 1e-12);
     }
 
     #[test]

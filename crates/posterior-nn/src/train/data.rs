@@ -138,27 +138,36 @@ pub fn dead_leaves_set(count: usize, seed: u64) -> Result<ImageSet> {
 /// Side of the generated random-ellipse training images.
 pub const ELLIPSES_SIDE: usize = 256;
 
-/// `count` random-ellipse phantoms ([`posterior::phantom::random_ellipses_supersampled`]:
-/// sums of ellipses of random position, shape, angle and signed intensity, clipped to
-/// `[0, 1]`), `256 x 256` with 4x4 anti-aliasing samples per pixel, rounded to the 8-bit
-/// grid, named `ellipses_K`. Image `K` holds `4 + K mod 9` ellipses (4 to 12) and has seed
-/// `seed + K` xor a fixed constant, so a run's seed fixes them. Flat regions bounded by
-/// smooth curved edges of every contrast: the structure of CT and MRI phantoms, which the
-/// photographs lack.
+/// `count` generated phantoms, `256 x 256` with 4x4 anti-aliasing samples per pixel,
+/// rounded to the 8-bit grid. Even `K`: random ellipses
+/// ([`posterior::phantom::random_ellipses_supersampled`]: `4 + K/2 mod 9` ellipses of random
+/// position, shape, angle and signed intensity, summed and clipped to `[0, 1]`), named
+/// `ellipses_K`. Odd `K`: a random head-like phantom ([`posterior::phantom::random_head`]:
+/// a thin bright shell around flat, low-contrast ellipses), named `head_K`. Image `K` has
+/// seed `seed + K` xor a fixed constant, so a run's seed fixes them. Flat regions bounded
+/// by smooth curved edges of every contrast, and thin bright curves: the structure of CT
+/// and MRI phantoms, which the photographs lack.
 pub fn ellipses_set(count: usize, seed: u64) -> Result<ImageSet> {
     let mut set = ImageSet {
         names: Vec::with_capacity(count),
         images: Vec::with_capacity(count),
     };
     for k in 0..count {
-        let im = posterior::phantom::random_ellipses_supersampled(
-            ELLIPSES_SIDE,
-            ELLIPSES_SIDE,
-            4 + k % 9,
-            seed.wrapping_add(k as u64) ^ 0xE111_95E5_5EED_0002,
-            4,
-        );
-        set.names.push(format!("ellipses_{k}"));
+        let s = seed.wrapping_add(k as u64) ^ 0xE111_95E5_5EED_0002;
+        let (name, im) = if k % 2 == 0 {
+            let im = posterior::phantom::random_ellipses_supersampled(
+                ELLIPSES_SIDE,
+                ELLIPSES_SIDE,
+                4 + (k / 2) % 9,
+                s,
+                4,
+            );
+            (format!("ellipses_{k}"), im)
+        } else {
+            let im = posterior::phantom::random_head(ELLIPSES_SIDE, ELLIPSES_SIDE, s, 4);
+            (format!("head_{k}"), im)
+        };
+        set.names.push(name);
         set.images.push(im.mapv(|v| to_8_bit_grid(v as f64)));
     }
     Ok(set)
@@ -452,7 +461,7 @@ mod tests {
     #[test]
     fn ellipse_sets_are_seeded_8_bit_anti_aliased_and_distinct() {
         let a = ellipses_set(3, 7).unwrap();
-        assert_eq!(a.names, ["ellipses_0", "ellipses_1", "ellipses_2"]);
+        assert_eq!(a.names, ["ellipses_0", "head_1", "ellipses_2"]);
         let b = ellipses_set(3, 7).unwrap();
         assert_eq!(a.images, b.images);
         assert_ne!(a.images[0], a.images[1]);

@@ -64,7 +64,7 @@ pub struct TrainConfig {
     /// resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub dead_leaves: usize,
-    /// Generated random-ellipse phantoms ([`data::ellipses_set`], 256x256, seeded from
+    /// Generated phantoms (random ellipses and random heads) ([`data::ellipses_set`], 256x256, seeded from
     /// `seed`) added after the dead-leaves images (0: none). Like the scales, a resumed run
     /// may change it only with a new learning-rate phase.
     #[serde(default)]
@@ -118,7 +118,7 @@ impl Loss {
 /// The most generated dead-leaves images a run may ask for (each is 256 KiB in memory).
 pub const MAX_DEAD_LEAVES: usize = 4096;
 
-/// The most generated random-ellipse images a run may ask for (each is 256 KiB in memory).
+/// The most generated phantoms a run may ask for (each is 256 KiB in memory).
 pub const MAX_ELLIPSES: usize = 4096;
 
 /// The scale list of runs that did not record one: the images as they are.

@@ -467,7 +467,7 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
     let source = e.checkpoint.config.patch_source(&set).unwrap();
     assert_eq!(
         source.names[set.names.len()..],
-        ["dead_leaves_0", "ellipses_0", "ellipses_1"]
+        ["dead_leaves_0", "ellipses_0", "head_1"]
     );
     // An absurd count is refused before any image is generated.
     let mut huge = quick_config(3);
