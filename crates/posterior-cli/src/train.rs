@@ -375,21 +375,14 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
             data.at_scales(&config.scales)?.pixels()
         )
     };
-    if config.dead_leaves > 0 {
-        let side = posterior_nn::train::data::DEAD_LEAVES_SIDE;
-        source_note += &format!(
-            " and {} dead-leaves images ({} pixels)",
-            config.dead_leaves,
-            config.dead_leaves * side * side
-        );
-    }
-    if config.ellipses > 0 {
-        let side = posterior_nn::train::data::ELLIPSES_SIDE;
-        source_note += &format!(
-            " and {} ellipse phantoms ({} pixels)",
-            config.ellipses,
-            config.ellipses * side * side
-        );
+    use posterior_nn::train::data::{DEAD_LEAVES_SIDE, ELLIPSES_SIDE};
+    for (count, side, what) in [
+        (config.dead_leaves, DEAD_LEAVES_SIDE, "dead-leaves images"),
+        (config.ellipses, ELLIPSES_SIDE, "ellipse phantoms"),
+    ] {
+        if count > 0 {
+            source_note += &format!(" and {count} {what} ({} pixels)", count * side * side);
+        }
     }
     eprintln!(
         "training {} ({}, {} parameters) on {} images ({} pixels){source_note}: {} steps of {} patches {}x{}{}",

@@ -188,23 +188,16 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.net.validate()?;
         data::check_scales(&self.scales)?;
-        if self.dead_leaves > MAX_DEAD_LEAVES {
-            return Err(Error::param(
-                "dead-leaves",
-                format!(
-                    "at most {MAX_DEAD_LEAVES} images (1 GiB), got {}",
-                    self.dead_leaves
-                ),
-            ));
-        }
-        if self.ellipses > MAX_ELLIPSES {
-            return Err(Error::param(
-                "ellipses",
-                format!(
-                    "at most {MAX_ELLIPSES} images (1 GiB), got {}",
-                    self.ellipses
-                ),
-            ));
+        for (name, count, max) in [
+            ("dead-leaves", self.dead_leaves, MAX_DEAD_LEAVES),
+            ("ellipses", self.ellipses, MAX_ELLIPSES),
+        ] {
+            if count > max {
+                return Err(Error::param(
+                    name,
+                    format!("at most {max} images (1 GiB), got {count}"),
+                ));
+            }
         }
         let m = self.net.side_multiple();
         if self.patch < 4 || self.patch % m != 0 {
