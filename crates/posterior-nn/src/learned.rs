@@ -1,9 +1,11 @@
 //! [`LearnedDenoiser`]: the trained noise-conditioned network behind the core's
 //! [`Denoiser`] trait (spec `learned`), and behind [`NoiseConditionedDenoiser`].
 //!
-//! The project ships gray weights (`weights/denoiser-gray.safetensors`, compiled into the
-//! binary and checked against `weights/MANIFEST.json`'s SHA-256 on load); `weights=PATH`
-//! loads another file trained by `posterior train denoiser`. Colour images are denoised
+//! The project ships two gray networks, compiled into the binary and checked against
+//! `weights/MANIFEST.json`'s SHA-256 on load: the plain FFDNet-style stack
+//! (`weights/denoiser-gray.safetensors`, the default, `net=plain`) and a DRUNet-style UNet
+//! (`weights/denoiser-gray-unet.safetensors`, `net=unet`); `weights=PATH` loads another
+//! file trained by `posterior train denoiser`. Colour images are denoised
 //! channel by channel with the gray network. Sides the network cannot take (odd ones; for a
 //! UNet, any that is not a multiple of `2^levels`) are extended by mirroring before the
 //! network and cropped afterwards.
@@ -26,6 +28,17 @@ pub const MANIFEST: &str = include_str!("../weights/MANIFEST.json");
 pub const SHIPPED_GRAY: &[u8] = include_bytes!("../weights/denoiser-gray.safetensors");
 /// Manifest name of the shipped gray denoiser.
 pub const SHIPPED_GRAY_NAME: &str = "denoiser-gray";
+/// The shipped gray UNet's weights (`net=unet`).
+pub const SHIPPED_GRAY_UNET: &[u8] = include_bytes!("../weights/denoiser-gray-unet.safetensors");
+/// Manifest name of the shipped gray UNet.
+pub const SHIPPED_GRAY_UNET_NAME: &str = "denoiser-gray-unet";
+
+/// The shipped gray networks, by the `net=` name of the `learned` spec: (net, manifest
+/// name, weight bytes). The first is the default.
+pub const SHIPPED_NETS: &[(&str, &str, &[u8])] = &[
+    ("plain", SHIPPED_GRAY_NAME, SHIPPED_GRAY),
+    ("unet", SHIPPED_GRAY_UNET_NAME, SHIPPED_GRAY_UNET),
+];
 
 /// A trained denoising network.
 #[derive(Clone, Debug)]
@@ -78,11 +91,27 @@ impl LearnedDenoiser {
         Self::from_file(&WeightFile::read(path)?, device)
     }
 
-    /// The shipped gray denoiser, verified against the manifest's SHA-256.
+    /// The shipped gray denoiser (the plain stack), verified against the manifest's SHA-256.
     pub fn shipped(device: Device) -> Result<Self> {
-        let entry = shipped_entry(SHIPPED_GRAY_NAME)?;
-        verify_sha256(SHIPPED_GRAY, &entry)?;
-        let file = WeightFile::from_bytes(SHIPPED_GRAY, &format!("weights/{}", entry.file))?;
+        Self::shipped_net(SHIPPED_NETS[0].0, device)
+    }
+
+    /// A shipped gray network by its `net=` name ([`SHIPPED_NETS`]: `plain` or `unet`),
+    /// verified against the manifest's SHA-256.
+    pub fn shipped_net(net: &str, device: Device) -> Result<Self> {
+        let Some(&(_, name, bytes)) = SHIPPED_NETS.iter().find(|(n, _, _)| *n == net) else {
+            let known: Vec<&str> = SHIPPED_NETS.iter().map(|(n, _, _)| *n).collect();
+            return Err(Error::param(
+                "net",
+                format!(
+                    "unknown shipped network `{net}`; valid: {}",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let entry = shipped_entry(name)?;
+        verify_sha256(bytes, &entry)?;
+        let file = WeightFile::from_bytes(bytes, &format!("weights/{}", entry.file))?;
         Self::from_file(&file, device)
     }
 
@@ -400,8 +429,12 @@ pub fn shipped_entry(name: &str) -> Result<ManifestEntry> {
 /// Keys of the `learned` denoiser spec.
 pub const KEYS: &[(&str, &str)] = &[
     (
+        "net",
+        "shipped network: plain (default; FFDNet-style stack) or unet (DRUNet-style; better at σ ≥ 10 on natural images and in PnP, worse at σ ≤ 5 and on piecewise-constant phantoms)",
+    ),
+    (
         "weights",
-        "weight file from `posterior train denoiser` (default: the shipped gray denoiser)",
+        "weight file from `posterior train denoiser` instead of a shipped network",
     ),
     ("device", "cpu (default), or vulkan in a gpu-vulkan build"),
     (
@@ -411,12 +444,18 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
-    let args = spec.args(&["weights", "device", "ensemble"])?;
+    let args = spec.args(&["net", "weights", "device", "ensemble"])?;
     let device = crate::device_by_name(args.str_opt("device").unwrap_or("cpu"))?;
     let ensemble = args.usize_in("ensemble", 1, 1, 8)?;
-    let d = match args.str_opt("weights") {
-        Some(path) => LearnedDenoiser::load(std::path::Path::new(path), device)?,
-        None => LearnedDenoiser::shipped(device)?,
+    let d = match (args.str_opt("weights"), args.str_opt("net")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::param(
+                "net",
+                "give either net= (a shipped network) or weights= (a file), not both",
+            ));
+        }
+        (Some(path), None) => LearnedDenoiser::load(std::path::Path::new(path), device)?,
+        (None, net) => LearnedDenoiser::shipped_net(net.unwrap_or(SHIPPED_NETS[0].0), device)?,
     };
     Ok(Box::new(d.with_ensemble(ensemble)?))
 }
@@ -425,7 +464,7 @@ fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
 pub fn entry() -> DenoiserEntry {
     DenoiserEntry {
         name: "learned",
-        summary: "noise-level-conditioned CNN (FFDNet-style, residual) trained by the project; gray, colour channel by channel",
+        summary: "noise-level-conditioned CNN trained by the project (FFDNet-style stack, or net=unet), residual; gray, colour channel by channel",
         keys: KEYS,
         build,
     }

@@ -9,7 +9,7 @@ use posterior::methods::{RunOptions, reconstruct, simulate};
 use posterior::noise::NoiseModel;
 use posterior::ops::build_operator;
 use posterior_nn::LearnedDenoiser;
-use posterior_nn::learned::{SHIPPED_GRAY, SHIPPED_GRAY_NAME, shipped_entry};
+use posterior_nn::learned::{SHIPPED_GRAY, SHIPPED_GRAY_NAME, SHIPPED_NETS, shipped_entry};
 use posterior_nn::weights::sha256_hex;
 
 /// A 128x128 crop of a held-out bundled image (never seen in training).
@@ -37,6 +37,66 @@ fn shipped_weights_match_the_manifest() {
     let d = LearnedDenoiser::shipped(posterior_nn::cpu()).unwrap();
     assert_eq!(d.params().count(), e.parameters);
     assert_eq!(serde_json::to_value(d.config()).unwrap(), e.config);
+    // Every shipped network, by its `net=` name: the plain stack first (the default), then
+    // the UNet.
+    let names: Vec<&str> = SHIPPED_NETS.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(names, ["plain", "unet"]);
+    for &(net, name, bytes) in SHIPPED_NETS {
+        let e = shipped_entry(name).unwrap();
+        assert_eq!(sha256_hex(bytes), e.sha256, "{net}");
+        let d = LearnedDenoiser::shipped_net(net, posterior_nn::cpu()).unwrap();
+        assert_eq!(d.params().count(), e.parameters, "{net}");
+        assert_eq!(serde_json::to_value(d.config()).unwrap(), e.config, "{net}");
+        assert_eq!(
+            d.config().levels,
+            if net == "plain" { 1 } else { 3 },
+            "{net}"
+        );
+    }
+    let e = LearnedDenoiser::shipped_net("dncnn", posterior_nn::cpu())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("unknown shipped network `dncnn`; valid: plain, unet"),
+        "{e}"
+    );
+}
+
+/// `learned:net=unet` picks the shipped UNet: on held-out crops it beats the noisy input
+/// by a wide margin, and at σ = 25 it beats the plain stack (BENCHMARKS.md, session 17:
+/// +0.3 to +0.7 dB on the full images); `net=` and `weights=` together are refused.
+#[test]
+fn shipped_unet_by_name() {
+    posterior_nn::register();
+    let unet = build_denoiser(&Spec::parse("learned:net=unet").unwrap()).unwrap();
+    let plain = build_denoiser(&Spec::parse("learned:net=plain").unwrap()).unwrap();
+    let default = build_denoiser(&Spec::parse("learned").unwrap()).unwrap();
+    let sigma = 25.0 / 255.0;
+    for name in ["camera", "coins"] {
+        let x = held_out(name);
+        let y = noisy(&x, sigma, 3);
+        let score = |d: &dyn posterior::denoise::Denoiser| {
+            let out = d.denoise(y.view(), sigma).unwrap();
+            posterior::metrics::psnr(out.view(), x.view(), 1.0)
+        };
+        let p0 = posterior::metrics::psnr(y.view(), x.view(), 1.0);
+        let (pu, pp, pd) = (score(&*unet), score(&*plain), score(&*default));
+        eprintln!("{name}: noisy {p0:.2}, unet {pu:.2}, plain {pp:.2}");
+        assert_eq!(pp, pd, "{name}: the default is the plain stack");
+        assert!(pu > p0 + 5.0, "{name}: unet {pu:.2} vs noisy {p0:.2}");
+        assert!(pu > pp + 0.1, "{name}: unet {pu:.2} vs plain {pp:.2}");
+    }
+    for (spec, text) in [
+        ("learned:net=unet,weights=w.safetensors", "not both"),
+        ("learned:net=big", "valid: plain, unet"),
+    ] {
+        let e = build_denoiser(&Spec::parse(spec).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(text), "{spec}: {e}");
+    }
 }
 
 #[test]
@@ -95,11 +155,15 @@ fn learned_denoiser_drives_dpir_by_name() {
         AnyArray::Complex(_) => unreachable!(),
     };
     let dpir = run("dpir:denoiser=learned,iters=8");
-    eprintln!("blurred {blurred:.2}, dpir-learned {dpir:.2}");
-    assert!(
-        dpir > blurred + 1.0,
-        "dpir {dpir:.2} vs blurred {blurred:.2}"
-    );
+    let dpir_unet = run("dpir:denoiser=learned;net=unet,iters=8");
+    eprintln!("blurred {blurred:.2}, dpir-learned {dpir:.2}, with the unet {dpir_unet:.2}");
+    for (net, p) in [("plain", dpir), ("unet", dpir_unet)] {
+        assert!(
+            p > blurred + 1.0,
+            "{net}: dpir {p:.2} vs blurred {blurred:.2}"
+        );
+    }
+    assert_ne!(dpir, dpir_unet, "net=unet reaches the PnP denoiser");
     // Unknown keys inside the denoiser spec are reported, not ignored.
     let opts = RunOptions::default();
     let e = reconstruct(
