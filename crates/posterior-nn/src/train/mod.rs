@@ -64,9 +64,9 @@ pub struct TrainConfig {
     /// resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub dead_leaves: usize,
-    /// Generated phantoms (random ellipses and random heads) ([`data::ellipses_set`], 256x256, seeded from
-    /// `seed`) added after the dead-leaves images (0: none). Like the scales, a resumed run
-    /// may change it only with a new learning-rate phase.
+    /// Generated phantoms, random ellipses and random heads ([`data::ellipses_set`],
+    /// 256x256, seeded from `seed`), added after the dead-leaves images (0: none). Like the
+    /// scales, a resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub ellipses: usize,
     /// The training loss (runs that did not record one used the MSE). Fixed for a run.
@@ -155,10 +155,10 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// The patch source and batch shape, which a new learning-rate phase may change:
-    /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse images`.
+    /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse phantoms`.
     pub fn data_settings(&self) -> String {
         format!(
-            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse images",
+            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse phantoms",
             self.batch,
             self.scales,
             self.dead_leaves,

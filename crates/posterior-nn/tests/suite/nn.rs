@@ -459,7 +459,7 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
     ellipses.dead_leaves = 1;
     ellipses.ellipses = 2;
     let err = run_quiet(&ellipses, &set, &ellipses_copy, true).unwrap_err();
-    assert!(err.to_string().contains("2 ellipse images"), "{err}");
+    assert!(err.to_string().contains("2 ellipse phantoms"), "{err}");
     ellipses.restart_lr = Some(1e-3);
     let e = run_quiet(&ellipses, &set, &ellipses_copy, true).unwrap();
     assert_eq!(Checkpoint::load(&ellipses_copy).unwrap().config.ellipses, 2);
