@@ -335,17 +335,16 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
 /// The manifest's words for the generated images a run trained on (empty: none).
 fn generated_note(config: &TrainConfig) -> String {
     let mut note = String::new();
-    if config.dead_leaves > 0 {
-        note += &format!(
-            "; and {} generated dead-leaves images (--dead-leaves, seed {})",
-            config.dead_leaves, config.seed
-        );
-    }
-    if config.ellipses > 0 {
-        note += &format!(
-            "; and {} generated ellipse phantoms (--ellipses, seed {})",
-            config.ellipses, config.seed
-        );
+    for (count, what, flag) in [
+        (config.dead_leaves, "dead-leaves images", "--dead-leaves"),
+        (config.ellipses, "ellipse phantoms", "--ellipses"),
+    ] {
+        if count > 0 {
+            note += &format!(
+                "; and {count} generated {what} ({flag}, seed {})",
+                config.seed
+            );
+        }
     }
     note
 }

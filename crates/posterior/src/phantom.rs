@@ -172,8 +172,7 @@ pub fn random_ellipse_list(count: usize, seed: u64) -> Vec<Ellipse> {
     let mut rng = crate::rng(seed);
     (0..count)
         .map(|_| {
-            let r = 0.7 * rng.random::<f64>().sqrt();
-            let t = rng.random_range(0.0..std::f64::consts::TAU);
+            let (x0, y0) = disc_point(&mut rng, 0.7);
             let a = rng.random_range(0.05..0.4);
             let b = rng.random_range(0.05..0.4);
             let phi_deg = rng.random_range(0.0..180.0);
@@ -183,8 +182,8 @@ pub fn random_ellipse_list(count: usize, seed: u64) -> Vec<Ellipse> {
                 value,
                 a,
                 b,
-                x0: r * t.cos(),
-                y0: r * t.sin(),
+                x0,
+                y0,
                 phi_deg,
             }
         })
@@ -221,6 +220,14 @@ pub fn random_ellipses_supersampled(
     ))
 }
 
+/// A point uniform in the disc of radius `radius` about the origin (two draws: the radius's
+/// square root, then the angle).
+fn disc_point<R: rand::Rng + ?Sized>(rng: &mut R, radius: f64) -> (f64, f64) {
+    let r = radius * rng.random::<f64>().sqrt();
+    let t = rng.random_range(0.0..std::f64::consts::TAU);
+    (r * t.cos(), r * t.sin())
+}
+
 /// Clip below at 0 and, if the maximum exceeds 1, divide by it.
 fn clip_unit(mut img: Array2<f64>) -> Array2<f32> {
     img.mapv_inplace(|v| v.max(0.0));
@@ -244,9 +251,7 @@ fn clip_unit(mut img: Array2<f64>) -> Array2<f32> {
 /// structure of CT and MRI head phantoms.
 pub fn random_head_list(seed: u64) -> Vec<Ellipse> {
     let mut rng = crate::rng(seed);
-    let r = 0.1 * rng.random::<f64>().sqrt();
-    let t = rng.random_range(0.0..std::f64::consts::TAU);
-    let (x0, y0) = (r * t.cos(), r * t.sin());
+    let (x0, y0) = disc_point(&mut rng, 0.1);
     let a = rng.random_range(0.55..0.95);
     let b = rng.random_range(0.55..0.95);
     let phi_deg = rng.random_range(0.0..180.0);
@@ -275,15 +280,14 @@ pub fn random_head_list(seed: u64) -> Vec<Ellipse> {
     let inner = rng.random_range(3..=10);
     let reach = 0.5 * ia.min(ib);
     for _ in 0..inner {
-        let r = reach * rng.random::<f64>().sqrt();
-        let t = rng.random_range(0.0..std::f64::consts::TAU);
+        let (dx, dy) = disc_point(&mut rng, reach);
         let mag = rng.random_range(0.05..0.5) * v;
         list.push(Ellipse {
             value: if rng.random_bool(0.25) { -mag } else { mag },
             a: rng.random_range(0.02..0.3),
             b: rng.random_range(0.02..0.3),
-            x0: x0 + r * t.cos(),
-            y0: y0 + r * t.sin(),
+            x0: x0 + dx,
+            y0: y0 + dy,
             phi_deg: rng.random_range(0.0..180.0),
         });
     }
