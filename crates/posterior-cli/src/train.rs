@@ -13,7 +13,7 @@ use posterior_nn::train::{self, Event, Loss, TrainConfig, Validation};
 #[derive(Subcommand, Debug)]
 pub enum TrainWhat {
     /// The noise-level-conditioned denoiser (`learned`), from a folder of images.
-    Denoiser(DenoiserArgs),
+    Denoiser(Box<DenoiserArgs>),
     /// A VAE (CSGM's MNIST model: 784-500-500-20) on a stack of 28x28 images.
     Vae(GenArgs),
     /// A DCGAN (spectrally normalised discriminator) on a stack of 28x28 images.
@@ -98,6 +98,13 @@ pub struct DenoiserArgs {
     /// a new phase, which may also change --batch, --patch, --scales, --dead-leaves and --ellipses.
     #[arg(long)]
     resume: bool,
+    /// Start from trained weights (a weight file such as a shipped one) instead of random
+    /// ones, with a fresh optimizer and learning-rate schedule: fine-tuning, on other data
+    /// or with other settings. The network flags default to the file's; a UNet may be
+    /// grown with a larger --depth (each new residual block starts as the identity, so
+    /// the grown network starts where the file's ends). Not with --resume.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Seed of the initial weights and of every batch [default: 0].
     #[arg(long)]
     seed: Option<u64>,
@@ -173,7 +180,7 @@ pub struct DenoiserArgs {
 /// Run `train ...`.
 pub fn run(what: TrainWhat) -> Result<()> {
     match what {
-        TrainWhat::Denoiser(a) => denoiser(a),
+        TrainWhat::Denoiser(a) => denoiser(*a),
         TrainWhat::Vae(a) => generative(a, false),
         TrainWhat::Gan(a) => generative(a, true),
     }
@@ -238,7 +245,11 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
 /// The run's settings: the flags over the defaults for a new run; for `--resume`, the
 /// checkpoint's, after checking that no flag given asks for another value (it would be
 /// ignored, and the run would not be the one the command line describes).
-fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
+fn denoiser_config(
+    a: &DenoiserArgs,
+    ckpt: &Path,
+    init: Option<&InitWeights>,
+) -> Result<TrainConfig> {
     if a.resume {
         let base = train::Checkpoint::load(ckpt)?.config;
         // Batch, patch, scales and dead leaves may change with a new phase (--lr), the
@@ -304,16 +315,17 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         });
     }
     let base = TrainConfig::default();
+    let net = init.map_or(base.net, |i| i.net);
     Ok(TrainConfig {
         net: DenoiserConfig {
             channels: 1,
-            features: a.features.unwrap_or(base.net.features),
-            depth: a.depth.unwrap_or(base.net.depth),
-            levels: a.levels.unwrap_or(base.net.levels),
+            features: a.features.unwrap_or(net.features),
+            depth: a.depth.unwrap_or(net.depth),
+            levels: a.levels.unwrap_or(net.levels),
             output_scale: a
                 .output_scale
                 .as_deref()
-                .map_or(Ok(base.net.output_scale), OutputScale::parse)?,
+                .map_or(Ok(net.output_scale), OutputScale::parse)?,
         },
         steps: a.steps,
         batch: a.batch.unwrap_or(base.batch),
@@ -328,8 +340,41 @@ fn denoiser_config(a: &DenoiserArgs, ckpt: &Path) -> Result<TrainConfig> {
         dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
         ellipses: a.ellipses.unwrap_or(base.ellipses),
         loss: a.loss.as_deref().map_or(Ok(base.loss), Loss::parse)?,
+        init: init.map(|i| i.note.clone()),
         ..base
     })
+}
+
+/// Trained weights a new run starts from (`--init`).
+struct InitWeights {
+    net: DenoiserConfig,
+    params: posterior_nn::params::ParamSet,
+    /// `NAME (sha256 …, KIND SHAPE, N steps)`, recorded in the run's settings.
+    note: String,
+}
+
+fn load_init(path: &Path) -> Result<InitWeights> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let file = posterior_nn::weights::WeightFile::from_bytes(&bytes, &path.display().to_string())?;
+    let net = DenoiserConfig::from_file(&file)?;
+    net.validate()?;
+    let params = file.params("", &net.init(&mut posterior::rng(0))?)?;
+    let steps = file
+        .meta("posterior.steps")
+        .map_or(String::new(), |s| format!(", {s} steps"));
+    let note = format!(
+        "{} (sha256 {}, {} {}{steps})",
+        path.file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        posterior_nn::weights::sha256_hex(&bytes),
+        net.kind(),
+        net.shape_label(),
+    );
+    Ok(InitWeights { net, params, note })
 }
 
 /// The manifest's words for the generated images a run trained on (empty: none).
@@ -351,8 +396,26 @@ fn generated_note(config: &TrainConfig) -> String {
 
 fn denoiser(a: DenoiserArgs) -> Result<()> {
     let ckpt = checkpoint_path(&a.out, a.checkpoint.as_deref());
-    let config = denoiser_config(&a, &ckpt)?;
+    if a.resume && a.init.is_some() {
+        return Err(Error::param(
+            "init",
+            "--init starts a new run from trained weights, --resume continues a checkpoint: give one of them",
+        ));
+    }
+    let init = a.init.as_deref().map(load_init).transpose()?;
+    let config = denoiser_config(&a, &ckpt, init.as_ref())?;
     config.validate()?;
+    // (checked before anything is printed or loaded; the new blocks' first kernels are
+    // drawn from the run's seed)
+    let start = init
+        .map(|i| {
+            let params =
+                config
+                    .net
+                    .grown_from(&i.net, &i.params, &mut posterior::rng(config.seed))?;
+            Ok::<_, Error>((params, i.note))
+        })
+        .transpose()?;
     let device = posterior_nn::device_by_name(&a.device)?;
     let data = ImageSet::load_dir(&a.data)?;
     let val_images = match &a.val {
@@ -454,8 +517,16 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
             say(&bar, format!("step {step}: validation {}", txt.join(", ")));
         }
         Event::Checkpointed { .. } => {}
+        // (step 0: the start written for --init, announced above)
+        Event::Resumed { step: 0 } => {}
         Event::Resumed { step } => say(&bar, format!("resumed at step {step}")),
     };
+    // A run from trained weights starts as a checkpoint at step 0, which the trainer
+    // then resumes like any other (a kill before the first checkpoint resumes from it).
+    if let Some((params, note)) = start {
+        train::Checkpoint::start(&config, &data, params)?.save(&ckpt)?;
+        eprintln!("starting from {note}");
+    }
     let flag = crate::interrupt_flag();
     let out = train::train_denoiser(
         &config,
@@ -463,7 +534,7 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
         Some(&validation),
         &device,
         &ckpt,
-        a.resume,
+        a.resume || config.init.is_some(),
         &mut on_event,
         Some(&flag),
     )?;

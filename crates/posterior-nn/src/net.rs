@@ -369,6 +369,54 @@ impl DenoiserConfig {
         out
     }
 
+    /// Parameters for this configuration that start from a trained network `from` with
+    /// weights `params`: the same network when the configurations are equal; for a UNet
+    /// that is `from` with more residual blocks per level (`depth` grown, everything else
+    /// equal), `from`'s arrays by name with each new block appended after the old ones at
+    /// its level, its first convolution freshly drawn from `rng` ([`Self::init`]) and its
+    /// second one zero, so that the new block is the identity and the grown network
+    /// computes exactly what `from` does (the new blocks then learn from there; a block
+    /// whose second kernel is zero still gets a gradient there). Any other pair is refused.
+    pub fn grown_from<R: Rng + ?Sized>(
+        &self,
+        from: &DenoiserConfig,
+        params: &ParamSet,
+        rng: &mut R,
+    ) -> Result<ParamSet> {
+        self.validate()?;
+        from.validate()?;
+        from.init(&mut posterior::rng(0))?
+            .check_layout(params, "the initial weights")?;
+        let same_but_depth = DenoiserConfig {
+            depth: from.depth,
+            ..*self
+        } == *from;
+        let grows = self.levels >= 2 && self.depth >= from.depth;
+        if *self != *from && !(same_but_depth && grows) {
+            return Err(Error::param(
+                "init",
+                format!(
+                    "a {} ({}) cannot start from a {} ({}): the networks must be equal, or \
+                     the new one a UNet with only more residual blocks per level",
+                    self.kind(),
+                    self.summary(),
+                    from.kind(),
+                    from.summary()
+                ),
+            ));
+        }
+        let mut out = self.init(rng)?;
+        for p in &mut out.params {
+            match params.get(&p.name) {
+                Some(old) => p.data.clone_from(&old.data),
+                // (only the second convolution of a new block: zero makes it the identity)
+                None if p.name.contains(".conv1.") => p.data.iter_mut().for_each(|v| *v = 0.0),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
     /// Freshly initialised parameters: He-normal kernels (`std = √(2 / fan_in)`, He et al.
     /// 2015) for the layers followed by a ReLU, `√(1 / fan_in)` for the linear down- and
     /// upsampling, 10x smaller kernels for the last layer (and for the second convolution

@@ -72,6 +72,11 @@ pub struct TrainConfig {
     /// The training loss (runs that did not record one used the MSE). Fixed for a run.
     #[serde(default)]
     pub loss: Loss,
+    /// Where the run's initial weights came from when they were not drawn from `seed`
+    /// ([`Checkpoint::start`] with trained weights: fine-tuning, or a grown UNet): the
+    /// file's name, SHA-256, network and steps, in words. Provenance only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
     /// On resume only: start a new phase at the checkpoint's step with this peak
     /// learning rate (warm-up and cosine decay over the remaining steps) instead of
     /// stretching the original schedule. Not stored: the checkpoint records the new `lr`
@@ -148,6 +153,7 @@ impl Default for TrainConfig {
             dead_leaves: 0,
             ellipses: 0,
             loss: Loss::Mse,
+            init: None,
             restart_lr: None,
         }
     }
@@ -296,6 +302,34 @@ struct CheckpointMeta {
 }
 
 impl Checkpoint {
+    /// The state of a run before its first step, with initial weights `params` (which
+    /// must have `config.net`'s layout; a fresh run draws them with
+    /// [`DenoiserConfig::init`] from `config.seed`, a fine-tuning run takes trained ones,
+    /// see [`DenoiserConfig::grown_from`]) and a fresh optimizer. Saved, it is resumed by
+    /// [`train_denoiser`] like any checkpoint.
+    pub fn start(config: &TrainConfig, data: &ImageSet, params: ParamSet) -> Result<Self> {
+        config.validate()?;
+        config
+            .net
+            .init(&mut posterior::rng(0))?
+            .check_layout(&params, "the initial weights")?;
+        if !params.all_finite() {
+            return Err(Error::param(
+                "init",
+                "the initial weights hold non-finite values",
+            ));
+        }
+        Ok(Self {
+            config: config.clone(),
+            step: 0,
+            adam: Adam::new(&params),
+            params,
+            history: Vec::new(),
+            data: data.names.clone(),
+            data_sha256: Some(data.fingerprint()),
+        })
+    }
+
     /// Write atomically to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
         let meta = CheckpointMeta {
@@ -586,16 +620,11 @@ pub fn train_denoiser(
         on_event(&Event::Resumed { step: ck.step });
         ck
     } else {
-        let params = config.net.init(&mut posterior::rng(config.seed))?;
-        Checkpoint {
-            config: config.clone(),
-            step: 0,
-            adam: Adam::new(&params),
-            params,
-            history: Vec::new(),
-            data: data.names.clone(),
-            data_sha256: Some(data.fingerprint()),
-        }
+        Checkpoint::start(
+            config,
+            data,
+            config.net.init(&mut posterior::rng(config.seed))?,
+        )?
     };
     let cfg = ck.config.clone();
     let data = &cfg.patch_source(data)?;

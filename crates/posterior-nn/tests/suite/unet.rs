@@ -218,3 +218,110 @@ fn unet_trains_and_round_trips_through_weight_files() {
     let e = mislabelled("dcgan", &cfg.net, &out.checkpoint.params);
     assert!(e.contains("expected `ffdnet-residual`"), "{e}");
 }
+
+/// A UNet grown by residual blocks from trained weights ([`DenoiserConfig::grown_from`])
+/// computes exactly what they do, keeps every old array, and its new blocks learn; the
+/// same network copies the weights; any other pair, or weights of another layout, is
+/// refused.
+#[test]
+fn grown_unets_start_where_the_smaller_one_ends_and_then_learn() {
+    let small = unet(3, 1, 4);
+    let big = unet(3, 2, 4);
+    let old = nonlinear_params(&small, 5);
+    let grown = big
+        .grown_from(&small, &old, &mut posterior::rng(9))
+        .unwrap();
+    assert_eq!(
+        grown.count(),
+        big.init(&mut posterior::rng(0)).unwrap().count()
+    );
+    for p in &old.params {
+        assert_eq!(grown.get(&p.name).unwrap(), p, "{}", p.name);
+    }
+    // The new blocks: a drawn first convolution, a zero second one.
+    let new0 = grown.get("enc0.1.conv0.weight").unwrap();
+    assert!(new0.data.iter().any(|v| *v != 0.0));
+    for name in [
+        "enc0.1.conv1.weight",
+        "body2.1.conv1.weight",
+        "dec1.1.conv1.bias",
+    ] {
+        assert!(
+            grown.get(name).unwrap().data.iter().all(|v| *v == 0.0),
+            "{name}"
+        );
+    }
+    let a = LearnedDenoiser::new(small, old.clone(), posterior_nn::cpu(), "a").unwrap();
+    let b = LearnedDenoiser::new(big, grown.clone(), posterior_nn::cpu(), "b").unwrap();
+    let y = random(&[20, 28], 3, 1.0).mapv(|v| v + 0.5);
+    for sigma in [0.02, 0.2] {
+        let da = a.run(y.view(), sigma).unwrap();
+        let db = b.run(y.view(), sigma).unwrap();
+        assert_eq!(da, db, "σ = {sigma}");
+    }
+    // The zero blocks still get gradients (through their second convolution), so a
+    // short fine-tuning run moves them.
+    let set = tiny_images();
+    let cfg = TrainConfig {
+        net: big,
+        patch: 16,
+        ..quick_config(4)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("g.ckpt");
+    train::Checkpoint::start(&cfg, &set, grown.clone())
+        .unwrap()
+        .save(&ck)
+        .unwrap();
+    let out = run_quiet(&cfg, &set, &ck, true).unwrap();
+    assert_eq!(out.checkpoint.step, 4);
+    let moved = out.checkpoint.params.get("enc0.1.conv1.weight").unwrap();
+    assert!(moved.data.iter().any(|v| *v != 0.0));
+    // Equal networks copy; other pairs are refused.
+    assert_eq!(
+        small
+            .grown_from(&small, &old, &mut posterior::rng(1))
+            .unwrap(),
+        old
+    );
+    for (to, from) in [
+        (small, big),
+        (unet(3, 2, 8), small),
+        (unet(2, 2, 4), small),
+        (
+            DenoiserConfig {
+                output_scale: OutputScale::Sigma,
+                ..big
+            },
+            small,
+        ),
+    ] {
+        let p = from.init(&mut posterior::rng(0)).unwrap();
+        let err = to
+            .grown_from(&from, &p, &mut posterior::rng(1))
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot start from"), "{err}");
+    }
+    let plain = DenoiserConfig {
+        levels: 1,
+        depth: 3,
+        ..small
+    };
+    let deeper = DenoiserConfig { depth: 4, ..plain };
+    let p = plain.init(&mut posterior::rng(0)).unwrap();
+    let err = deeper
+        .grown_from(&plain, &p, &mut posterior::rng(1))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot start from"), "{err}");
+    // Weights that are not the stated network's, and a start of another layout.
+    let err = big
+        .grown_from(&small, &grown, &mut posterior::rng(1))
+        .unwrap_err();
+    assert!(err.to_string().contains("the initial weights"), "{err}");
+    let err = train::Checkpoint::start(&cfg, &set, old).unwrap_err();
+    assert!(err.to_string().contains("the initial weights"), "{err}");
+    let mut bad = grown;
+    bad.params[0].data[0] = f32::NAN;
+    let err = train::Checkpoint::start(&cfg, &set, bad).unwrap_err();
+    assert!(err.to_string().contains("non-finite"), "{err}");
+}
