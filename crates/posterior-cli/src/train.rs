@@ -98,8 +98,8 @@ pub struct DenoiserArgs {
     /// a new phase, which may also change --batch, --patch, --scales, --dead-leaves and --ellipses.
     #[arg(long)]
     resume: bool,
-    /// Start from trained weights (a weight file such as a shipped one) instead of random
-    /// ones, with a fresh optimizer and learning-rate schedule: fine-tuning, on other data
+    /// Start from trained weights (a weight file, or net=plain / net=unet for a shipped
+    /// network) instead of random ones, with a fresh optimizer and learning-rate schedule: fine-tuning, on other data
     /// or with other settings. The network flags default to the file's; a UNet may be
     /// grown with a larger --depth (each new residual block starts as the identity, so
     /// the grown network starts where the file's ends). Not with --resume.
@@ -353,12 +353,25 @@ struct InitWeights {
     note: String,
 }
 
+/// `--init`: a weight file, or `net=NAME` for a shipped network.
 fn load_init(path: &Path) -> Result<InitWeights> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let file = posterior_nn::weights::WeightFile::from_bytes(&bytes, &path.display().to_string())?;
+    let text = path.to_string_lossy();
+    let (bytes, name) = match text.strip_prefix("net=") {
+        Some(net) => {
+            let (bytes, entry) = posterior_nn::learned::shipped_bytes(net)?;
+            (bytes.to_vec(), entry.file)
+        }
+        None => (
+            std::fs::read(path).map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?,
+            path.file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    let file = posterior_nn::weights::WeightFile::from_bytes(&bytes, &text)?;
     let net = DenoiserConfig::from_file(&file)?;
     net.validate()?;
     let params = file.params("", &net.init(&mut posterior::rng(0))?)?;
@@ -366,10 +379,7 @@ fn load_init(path: &Path) -> Result<InitWeights> {
         .meta("posterior.steps")
         .map_or(String::new(), |s| format!(", {s} steps"));
     let note = format!(
-        "{} (sha256 {}, {} {}{steps})",
-        path.file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        "{name} (sha256 {}, {} {}{steps})",
         posterior_nn::weights::sha256_hex(&bytes),
         net.kind(),
         net.shape_label(),

@@ -99,18 +99,7 @@ impl LearnedDenoiser {
     /// A shipped gray network by its `net=` name ([`SHIPPED_NETS`]: `plain` or `unet`),
     /// verified against the manifest's SHA-256.
     pub fn shipped_net(net: &str, device: Device) -> Result<Self> {
-        let Some(&(_, name, bytes)) = SHIPPED_NETS.iter().find(|(n, _, _)| *n == net) else {
-            let known: Vec<&str> = SHIPPED_NETS.iter().map(|(n, _, _)| *n).collect();
-            return Err(Error::param(
-                "net",
-                format!(
-                    "unknown shipped network `{net}`; valid: {}",
-                    known.join(", ")
-                ),
-            ));
-        };
-        let entry = shipped_entry(name)?;
-        verify_sha256(bytes, &entry)?;
+        let (bytes, entry) = shipped_bytes(net)?;
         let file = WeightFile::from_bytes(bytes, &format!("weights/{}", entry.file))?;
         Self::from_file(&file, device)
     }
@@ -412,6 +401,24 @@ impl LearnedDenoiser {
         );
         Ok((t, shape))
     }
+}
+
+/// A shipped gray network's weight file by its `net=` name ([`SHIPPED_NETS`]), verified
+/// against the manifest's SHA-256, with its manifest entry.
+pub fn shipped_bytes(net: &str) -> Result<(&'static [u8], ManifestEntry)> {
+    let Some(&(_, name, bytes)) = SHIPPED_NETS.iter().find(|(n, _, _)| *n == net) else {
+        let known: Vec<&str> = SHIPPED_NETS.iter().map(|(n, _, _)| *n).collect();
+        return Err(Error::param(
+            "net",
+            format!(
+                "unknown shipped network `{net}`; valid: {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    let entry = shipped_entry(name)?;
+    verify_sha256(bytes, &entry)?;
+    Ok((bytes, entry))
 }
 
 /// The manifest entry named `name`.

@@ -1199,6 +1199,20 @@ fn denoiser_training_from_trained_weights() {
         ],
     );
     assert_clean_error(&o, "--init starts a new run from trained weights");
+    // A shipped network by name (its SHA-256 checked), and an unknown name.
+    let o = go(&same, &["--init", "net=unet", "--steps", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("3 levels of 1 residual block, 32-64-128 features"),
+        "{e}"
+    );
+    assert!(
+        e.contains("starting from denoiser-gray-unet.safetensors (sha256 3fbc8db6"),
+        "{e}"
+    );
+    let o = go(&same, &["--init", "net=bogus", "--steps", "1"]);
+    assert_clean_error(&o, "unknown shipped network `bogus`; valid: plain, unet");
     let o = go(&same, &["--init", img.to_str().unwrap(), "--steps", "1"]);
     assert!(!o.status.success());
     let o = go(
