@@ -99,10 +99,11 @@ pub struct DenoiserArgs {
     #[arg(long)]
     resume: bool,
     /// Start from trained weights (a weight file, or net=plain / net=unet for a shipped
-    /// network) instead of random ones, with a fresh optimizer and learning-rate schedule: fine-tuning, on other data
-    /// or with other settings. The network flags default to the file's; a UNet may be
-    /// grown with a larger --depth (each new residual block starts as the identity, so
-    /// the grown network starts where the file's ends). Not with --resume.
+    /// network) instead of random ones, with a fresh optimizer and learning-rate
+    /// schedule: fine-tuning, on other data or with other settings. The network flags
+    /// default to the file's; a UNet may be grown with a larger --depth (each new
+    /// residual block starts as the identity, so the grown network starts where the
+    /// file's ends). Not with --resume.
     #[arg(long)]
     init: Option<PathBuf>,
     /// Seed of the initial weights and of every batch [default: 0].
