@@ -1204,11 +1204,16 @@ fn denoiser_training_from_trained_weights() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains("3 levels of 1 residual block, 32-64-128 features"),
+        e.contains("3 levels of 2 residual blocks, 32-64-128 features"),
         "{e}"
     );
+    let sha = posterior_nn::learned::shipped_entry("denoiser-gray-unet")
+        .unwrap()
+        .sha256;
     assert!(
-        e.contains("starting from denoiser-gray-unet.safetensors (sha256 3fbc8db6"),
+        e.contains(&format!(
+            "starting from denoiser-gray-unet.safetensors (sha256 {sha}, unet-residual 3x2x32, 5000 steps)"
+        )),
         "{e}"
     );
     let o = go(&same, &["--init", "net=bogus", "--steps", "1"]);

@@ -64,8 +64,9 @@ fn shipped_weights_match_the_manifest() {
 }
 
 /// `learned:net=unet` picks the shipped UNet: on held-out crops it beats the noisy input
-/// by a wide margin, and at σ = 25 it beats the plain stack (BENCHMARKS.md, session 17:
-/// +0.3 to +0.7 dB on the full images); `net=` and `weights=` together are refused.
+/// by a wide margin, and at σ = 25 it beats the plain stack (BENCHMARKS.md, session 18:
+/// +0.4 to +0.7 dB on the full images of camera, coins and mri_brain); `net=` and
+/// `weights=` together are refused.
 #[test]
 fn shipped_unet_by_name() {
     posterior_nn::register();
