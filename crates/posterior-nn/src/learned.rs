@@ -437,7 +437,7 @@ pub fn shipped_entry(name: &str) -> Result<ManifestEntry> {
 pub const KEYS: &[(&str, &str)] = &[
     (
         "net",
-        "shipped network: plain (default; FFDNet-style stack) or unet (DRUNet-style; better at σ ≥ 10 on natural images and in PnP, worse at σ ≤ 5 and on piecewise-constant phantoms)",
+        "shipped network: plain (default; FFDNet-style stack) or unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255)",
     ),
     (
         "weights",
