@@ -373,9 +373,10 @@ fn load_init(path: &Path) -> Result<InitWeights> {
         ),
     };
     let file = posterior_nn::weights::WeightFile::from_bytes(&bytes, &text)?;
-    let net = DenoiserConfig::from_file(&file)?;
-    net.validate()?;
-    let params = file.params("", &net.init(&mut posterior::rng(0))?)?;
+    // (the `learned` denoiser's own loading: architecture, configuration and every array
+    // checked as for denoising)
+    let loaded = posterior_nn::LearnedDenoiser::from_file(&file, posterior_nn::cpu())?;
+    let (net, params) = (*loaded.config(), loaded.params().clone());
     let steps = file
         .meta("posterior.steps")
         .map_or(String::new(), |s| format!(", {s} steps"));
