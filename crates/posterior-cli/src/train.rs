@@ -95,7 +95,8 @@ pub struct DenoiserArgs {
     /// Continue from the checkpoint: same data; the checkpoint's network, batch, patch,
     /// scales, dead leaves, seed, noise range and intervals are kept (giving one of those
     /// flags with another value is an error); --steps sets the new total and --lr may start
-    /// a new phase, which may also change --batch, --patch, --scales, --dead-leaves and --ellipses.
+    /// a new phase, which may also change --batch, --patch, --scales, --dead-leaves,
+    /// --ellipses and --aliased-ellipses.
     #[arg(long)]
     resume: bool,
     /// Start from trained weights (a weight file, or net=plain / net=unet for a shipped
@@ -170,6 +171,12 @@ pub struct DenoiserArgs {
     /// checkpoint's needs --lr (a new phase) [default: 0]
     #[arg(long)]
     ellipses: Option<usize>,
+    /// Also train on this many generated phantoms like --ellipses' (other shapes) drawn
+    /// with one sample per pixel, without anti-aliasing: hard staircase edges, as a phantom
+    /// rasterized on its grid has; with --resume, another count than the checkpoint's needs
+    /// --lr (a new phase) [default: 0]
+    #[arg(long)]
+    aliased_ellipses: Option<usize>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -235,8 +242,8 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
         "resume",
         format!(
             "the run in {} was made with other settings: {}; a resumed run keeps its \
-             settings (but --batch, --patch, --scales, --dead-leaves and --ellipses may change with \
-             a new phase, --lr), so drop those flags, or start a new run with another --checkpoint",
+             settings (but --batch, --patch, --scales, --dead-leaves, --ellipses and \
+             --aliased-ellipses may change with a new phase, --lr), so drop those flags, or start a new run with another --checkpoint",
             ckpt.display(),
             clash.join(", ")
         ),
@@ -268,6 +275,11 @@ fn denoiser_config(
             ),
             phase_only(differs("--dead-leaves", a.dead_leaves, base.dead_leaves)),
             phase_only(differs("--ellipses", a.ellipses, base.ellipses)),
+            phase_only(differs(
+                "--aliased-ellipses",
+                a.aliased_ellipses,
+                base.aliased_ellipses,
+            )),
             // The flag is on the 0-255 scale; a run started with it stored flag / 255.
             a.sigma_max
                 .filter(|v| v / 255.0 != base.sigma_max)
@@ -310,6 +322,7 @@ fn denoiser_config(
             scales: a.scales.clone().unwrap_or(base.scales.clone()),
             dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
             ellipses: a.ellipses.unwrap_or(base.ellipses),
+            aliased_ellipses: a.aliased_ellipses.unwrap_or(base.aliased_ellipses),
             batch: a.batch.unwrap_or(base.batch),
             patch: a.patch.unwrap_or(base.patch),
             ..base
@@ -340,6 +353,7 @@ fn denoiser_config(
         scales: a.scales.clone().unwrap_or(base.scales.clone()),
         dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
         ellipses: a.ellipses.unwrap_or(base.ellipses),
+        aliased_ellipses: a.aliased_ellipses.unwrap_or(base.aliased_ellipses),
         loss: a.loss.as_deref().map_or(Ok(base.loss), Loss::parse)?,
         init: init.map(|i| i.note.clone()),
         ..base
@@ -395,6 +409,11 @@ fn generated_note(config: &TrainConfig) -> String {
     for (count, what, flag) in [
         (config.dead_leaves, "dead-leaves images", "--dead-leaves"),
         (config.ellipses, "ellipse phantoms", "--ellipses"),
+        (
+            config.aliased_ellipses,
+            "aliased ellipse phantoms",
+            "--aliased-ellipses",
+        ),
     ] {
         if count > 0 {
             note += &format!(
@@ -453,6 +472,11 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
     for (count, side, what) in [
         (config.dead_leaves, DEAD_LEAVES_SIDE, "dead-leaves images"),
         (config.ellipses, ELLIPSES_SIDE, "ellipse phantoms"),
+        (
+            config.aliased_ellipses,
+            ELLIPSES_SIDE,
+            "aliased ellipse phantoms",
+        ),
     ] {
         if count > 0 {
             source_note += &format!(" and {count} {what} ({} pixels)", count * side * side);

@@ -148,24 +148,44 @@ pub const ELLIPSES_SIDE: usize = 256;
 /// by smooth curved edges of every contrast, and thin bright curves: the structure of CT
 /// and MRI phantoms, which the photographs lack.
 pub fn ellipses_set(count: usize, seed: u64) -> Result<ImageSet> {
+    phantom_set(count, seed, 0xE111_95E5_5EED_0002, 4, "")
+}
+
+/// `count` phantoms like those of [`ellipses_set`], but drawn with one sample per pixel
+/// (no anti-aliasing): every pixel takes the value at its centre, so edges are hard
+/// staircases, as in a phantom rasterized on its grid or resized from a finer one without
+/// much smoothing. Named `aliased_ellipses_K` and `aliased_head_K`; other seeds than
+/// [`ellipses_set`]'s (seed `seed + K` xor another constant), so the shapes differ too.
+pub fn aliased_ellipses_set(count: usize, seed: u64) -> Result<ImageSet> {
+    phantom_set(count, seed, 0xA11A_5ED0_5EED_0003, 1, "aliased_")
+}
+
+/// Phantom `K` has seed `(seed + K) xor salt`; `samples x samples` samples per pixel.
+fn phantom_set(
+    count: usize,
+    seed: u64,
+    salt: u64,
+    samples: usize,
+    prefix: &str,
+) -> Result<ImageSet> {
     let mut set = ImageSet {
         names: Vec::with_capacity(count),
         images: Vec::with_capacity(count),
     };
     for k in 0..count {
-        let s = seed.wrapping_add(k as u64) ^ 0xE111_95E5_5EED_0002;
+        let s = seed.wrapping_add(k as u64) ^ salt;
         let (name, im) = if k % 2 == 0 {
             let im = posterior::phantom::random_ellipses_supersampled(
                 ELLIPSES_SIDE,
                 ELLIPSES_SIDE,
                 4 + (k / 2) % 9,
                 s,
-                4,
+                samples,
             );
-            (format!("ellipses_{k}"), im)
+            (format!("{prefix}ellipses_{k}"), im)
         } else {
-            let im = posterior::phantom::random_head(ELLIPSES_SIDE, ELLIPSES_SIDE, s, 4);
-            (format!("head_{k}"), im)
+            let im = posterior::phantom::random_head(ELLIPSES_SIDE, ELLIPSES_SIDE, s, samples);
+            (format!("{prefix}head_{k}"), im)
         };
         set.names.push(name);
         set.images.push(im.mapv(|v| to_8_bit_grid(v as f64)));
@@ -483,6 +503,56 @@ mod tests {
             assert!(levels.len() > 40, "{} levels", levels.len());
         }
         assert!(ellipses_set(0, 1).unwrap().images.is_empty());
+    }
+
+    /// Among the pixels on an edge (some 8-neighbour differs), the share whose 8-bit level
+    /// also fills some whole 3x3 neighbourhood, i.e. is a flat region's level.
+    fn edge_pixels_at_flat_levels(im: &Array2<f32>) -> f64 {
+        let q = im.mapv(|v| (v * 255.0).round() as u32);
+        let (h, w) = q.dim();
+        let mut flat = std::collections::BTreeSet::new();
+        let mut edge = Vec::new();
+        for i in 1..h - 1 {
+            for j in 1..w - 1 {
+                let v = q[[i, j]];
+                if (0..3).all(|a| (0..3).all(|b| q[[i + a - 1, j + b - 1]] == v)) {
+                    flat.insert(v);
+                } else {
+                    edge.push(v);
+                }
+            }
+        }
+        assert!(edge.len() > 100, "{} edge pixels", edge.len());
+        edge.iter().filter(|v| flat.contains(v)).count() as f64 / edge.len() as f64
+    }
+
+    #[test]
+    fn aliased_ellipse_sets_are_point_sampled_seeded_and_other_shapes() {
+        let a = aliased_ellipses_set(8, 7).unwrap();
+        assert_eq!(
+            a.names[..3],
+            ["aliased_ellipses_0", "aliased_head_1", "aliased_ellipses_2"]
+        );
+        assert_eq!(a.images, aliased_ellipses_set(8, 7).unwrap().images);
+        let aa = ellipses_set(8, 7).unwrap();
+        for (k, (im, smooth)) in a.images.iter().zip(&aa.images).enumerate() {
+            assert_eq!(im.dim(), (ELLIPSES_SIDE, ELLIPSES_SIDE));
+            assert!(im.iter().all(
+                |&v| (0.0..=1.0).contains(&v) && ((v * 255.0).round() - v * 255.0).abs() < 1e-3
+            ));
+            assert!(im.iter().any(|&v| v > 0.05));
+            // Other shapes than the anti-aliased set's image K.
+            let differ = im.iter().zip(smooth).filter(|(a, b)| a != b).count();
+            assert!(differ > im.len() / 50, "image {k}: {differ} pixels differ");
+            // Point-sampled: edge pixels take the level of a region on either side, so
+            // nearly every pixel has a flat region's level; anti-aliased edges do not.
+            // (Measured: 0.983 to 1 aliased, 0.55 to 0.74 anti-aliased.)
+            let share = edge_pixels_at_flat_levels(im);
+            assert!(share > 0.95, "image {k}: {share}");
+            let smooth_share = edge_pixels_at_flat_levels(smooth);
+            assert!(smooth_share < 0.85, "image {k}: {smooth_share}");
+        }
+        assert!(aliased_ellipses_set(0, 1).unwrap().images.is_empty());
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub struct TrainConfig {
     /// scales, a resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub ellipses: usize,
+    /// Generated phantoms drawn without anti-aliasing ([`data::aliased_ellipses_set`]:
+    /// hard staircase edges), added after the other phantoms (0: none). Like the scales, a
+    /// resumed run may change it only with a new learning-rate phase.
+    #[serde(default)]
+    pub aliased_ellipses: usize,
     /// The training loss (runs that did not record one used the MSE). Fixed for a run.
     #[serde(default)]
     pub loss: Loss,
@@ -152,6 +157,7 @@ impl Default for TrainConfig {
             scales: native_scale(),
             dead_leaves: 0,
             ellipses: 0,
+            aliased_ellipses: 0,
             loss: Loss::Mse,
             init: None,
             restart_lr: None,
@@ -161,10 +167,16 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// The patch source and batch shape, which a new learning-rate phase may change:
-    /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse phantoms`.
+    /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse phantoms`, then
+    /// `, A aliased phantoms` when there are some.
     pub fn data_settings(&self) -> String {
+        let aliased = if self.aliased_ellipses > 0 {
+            format!(", {} aliased phantoms", self.aliased_ellipses)
+        } else {
+            String::new()
+        };
         format!(
-            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse phantoms",
+            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse phantoms{aliased}",
             self.batch,
             self.scales,
             self.dead_leaves,
@@ -174,7 +186,8 @@ impl TrainConfig {
     }
 
     /// The images patches are drawn from: `data` at the configured scales, then the
-    /// generated dead-leaves images, then the generated ellipse phantoms.
+    /// generated dead-leaves images, then the generated ellipse phantoms, anti-aliased and
+    /// then aliased.
     pub fn patch_source(&self, data: &ImageSet) -> Result<ImageSet> {
         let mut set = data.at_scales(&self.scales)?;
         if self.dead_leaves > 0 {
@@ -184,6 +197,11 @@ impl TrainConfig {
         }
         if self.ellipses > 0 {
             let extra = data::ellipses_set(self.ellipses, self.seed)?;
+            set.names.extend(extra.names);
+            set.images.extend(extra.images);
+        }
+        if self.aliased_ellipses > 0 {
+            let extra = data::aliased_ellipses_set(self.aliased_ellipses, self.seed)?;
             set.names.extend(extra.names);
             set.images.extend(extra.images);
         }
@@ -197,6 +215,7 @@ impl TrainConfig {
         for (name, count, max) in [
             ("dead-leaves", self.dead_leaves, MAX_DEAD_LEAVES),
             ("ellipses", self.ellipses, MAX_ELLIPSES),
+            ("aliased-ellipses", self.aliased_ellipses, MAX_ELLIPSES),
         ] {
             if count > max {
                 return Err(Error::param(
@@ -605,6 +624,7 @@ pub fn train_denoiser(
             ck.config.scales = config.scales.clone();
             ck.config.dead_leaves = config.dead_leaves;
             ck.config.ellipses = config.ellipses;
+            ck.config.aliased_ellipses = config.aliased_ellipses;
             ck.config.patch = config.patch;
             ck.config.batch = config.batch;
         } else if config.data_settings() != ck.config.data_settings() {

@@ -469,6 +469,34 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
         source.names[set.names.len()..],
         ["dead_leaves_0", "ellipses_0", "head_1"]
     );
+    // Aliased phantoms come last, and also only with a new phase.
+    let mut aliased = ellipses.clone();
+    aliased.steps = 11;
+    aliased.restart_lr = None;
+    aliased.aliased_ellipses = 2;
+    let err = run_quiet(&aliased, &set, &ellipses_copy, true).unwrap_err();
+    assert!(err.to_string().contains("2 aliased phantoms"), "{err}");
+    aliased.restart_lr = Some(1e-3);
+    let f = run_quiet(&aliased, &set, &ellipses_copy, true).unwrap();
+    assert_eq!(
+        Checkpoint::load(&ellipses_copy)
+            .unwrap()
+            .config
+            .aliased_ellipses,
+        2
+    );
+    assert_ne!(f.checkpoint.params, e.checkpoint.params);
+    let source = f.checkpoint.config.patch_source(&set).unwrap();
+    assert_eq!(
+        source.names[set.names.len()..],
+        [
+            "dead_leaves_0",
+            "ellipses_0",
+            "head_1",
+            "aliased_ellipses_0",
+            "aliased_head_1"
+        ]
+    );
     // An absurd count is refused before any image is generated.
     let mut huge = quick_config(3);
     huge.dead_leaves = train::MAX_DEAD_LEAVES + 1;
@@ -479,6 +507,11 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
     let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
     assert!(err.to_string().contains("at most 4096 images"), "{err}");
     assert!(err.to_string().contains("ellipses"), "{err}");
+    let mut huge = quick_config(3);
+    huge.aliased_ellipses = train::MAX_ELLIPSES + 1;
+    let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
+    assert!(err.to_string().contains("at most 4096 images"), "{err}");
+    assert!(err.to_string().contains("aliased-ellipses"), "{err}");
     // Scales outside (0, 1] are refused before any step.
     let mut bad = quick_config(3);
     bad.scales = vec![1.0, 2.0];
