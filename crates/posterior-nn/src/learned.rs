@@ -1,10 +1,12 @@
 //! [`LearnedDenoiser`]: the trained noise-conditioned network behind the core's
 //! [`Denoiser`] trait (spec `learned`), and behind [`NoiseConditionedDenoiser`].
 //!
-//! The project ships two gray networks, compiled into the binary and checked against
+//! The project ships three gray networks, compiled into the binary and checked against
 //! `weights/MANIFEST.json`'s SHA-256 on load: the plain FFDNet-style stack
-//! (`weights/denoiser-gray.safetensors`, the default, `net=plain`) and a DRUNet-style UNet
-//! (`weights/denoiser-gray-unet.safetensors`, `net=unet`); `weights=PATH` loads another
+//! (`weights/denoiser-gray.safetensors`, the default, `net=plain`), a DRUNet-style UNet
+//! (`weights/denoiser-gray-unet.safetensors`, `net=unet`) and that UNet fine-tuned with
+//! more generated phantoms, anti-aliased and point-sampled
+//! (`weights/denoiser-gray-unet-phantom.safetensors`, `net=phantom`); `weights=PATH` loads another
 //! file trained by `posterior train denoiser`. Colour images are denoised
 //! channel by channel with the gray network. Sides the network cannot take (odd ones; for a
 //! UNet, any that is not a multiple of `2^levels`) are extended by mirroring before the
@@ -32,12 +34,18 @@ pub const SHIPPED_GRAY_NAME: &str = "denoiser-gray";
 pub const SHIPPED_GRAY_UNET: &[u8] = include_bytes!("../weights/denoiser-gray-unet.safetensors");
 /// Manifest name of the shipped gray UNet.
 pub const SHIPPED_GRAY_UNET_NAME: &str = "denoiser-gray-unet";
+/// The shipped phantom-tuned gray UNet's weights (`net=phantom`).
+pub const SHIPPED_GRAY_PHANTOM: &[u8] =
+    include_bytes!("../weights/denoiser-gray-unet-phantom.safetensors");
+/// Manifest name of the shipped phantom-tuned gray UNet.
+pub const SHIPPED_GRAY_PHANTOM_NAME: &str = "denoiser-gray-unet-phantom";
 
 /// The shipped gray networks, by the `net=` name of the `learned` spec: (net, manifest
 /// name, weight bytes). The first is the default.
 pub const SHIPPED_NETS: &[(&str, &str, &[u8])] = &[
     ("plain", SHIPPED_GRAY_NAME, SHIPPED_GRAY),
     ("unet", SHIPPED_GRAY_UNET_NAME, SHIPPED_GRAY_UNET),
+    ("phantom", SHIPPED_GRAY_PHANTOM_NAME, SHIPPED_GRAY_PHANTOM),
 ];
 
 /// A trained denoising network.
@@ -96,7 +104,7 @@ impl LearnedDenoiser {
         Self::shipped_net(SHIPPED_NETS[0].0, device)
     }
 
-    /// A shipped gray network by its `net=` name ([`SHIPPED_NETS`]: `plain` or `unet`),
+    /// A shipped gray network by its `net=` name ([`SHIPPED_NETS`]: `plain`, `unet` or `phantom`),
     /// verified against the manifest's SHA-256.
     pub fn shipped_net(net: &str, device: Device) -> Result<Self> {
         let (bytes, entry) = shipped_bytes(net)?;
@@ -437,7 +445,7 @@ pub fn shipped_entry(name: &str) -> Result<ManifestEntry> {
 pub const KEYS: &[(&str, &str)] = &[
     (
         "net",
-        "shipped network: plain (default; FFDNet-style stack) or unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255)",
+        "shipped network: plain (default; FFDNet-style stack), unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255) or phantom (the unet fine-tuned with more generated phantoms, some with hard staircase edges; the best denoiser of the three, above all on piecewise-constant images and in PnP/CT on them, but 0.3-0.7 dB below unet inside PnP on natural and MRI images)",
     ),
     (
         "weights",
@@ -471,7 +479,7 @@ fn build(spec: &Spec) -> Result<Box<dyn Denoiser>> {
 pub fn entry() -> DenoiserEntry {
     DenoiserEntry {
         name: "learned",
-        summary: "noise-level-conditioned CNN trained by the project (FFDNet-style stack, or net=unet), residual; gray, colour channel by channel",
+        summary: "noise-level-conditioned CNN trained by the project (FFDNet-style stack, or net=unet / net=phantom), residual; gray, colour channel by channel",
         keys: KEYS,
         build,
     }

@@ -1240,7 +1240,10 @@ fn denoiser_training_from_trained_weights() {
         "{e}"
     );
     let o = go(&same, &["--init", "net=bogus", "--steps", "1"]);
-    assert_clean_error(&o, "unknown shipped network `bogus`; valid: plain, unet");
+    assert_clean_error(
+        &o,
+        "unknown shipped network `bogus`; valid: plain, unet, phantom",
+    );
     let o = go(&same, &["--init", img.to_str().unwrap(), "--steps", "1"]);
     assert!(!o.status.success());
     let o = go(

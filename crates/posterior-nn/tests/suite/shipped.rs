@@ -38,9 +38,9 @@ fn shipped_weights_match_the_manifest() {
     assert_eq!(d.params().count(), e.parameters);
     assert_eq!(serde_json::to_value(d.config()).unwrap(), e.config);
     // Every shipped network, by its `net=` name: the plain stack first (the default), then
-    // the UNet.
+    // the UNet and its phantom-tuned version.
     let names: Vec<&str> = SHIPPED_NETS.iter().map(|(n, _, _)| *n).collect();
-    assert_eq!(names, ["plain", "unet"]);
+    assert_eq!(names, ["plain", "unet", "phantom"]);
     for &(net, name, bytes) in SHIPPED_NETS {
         let e = shipped_entry(name).unwrap();
         assert_eq!(sha256_hex(bytes), e.sha256, "{net}");
@@ -58,7 +58,7 @@ fn shipped_weights_match_the_manifest() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("unknown shipped network `dncnn`; valid: plain, unet"),
+        e.contains("unknown shipped network `dncnn`; valid: plain, unet, phantom"),
         "{e}"
     );
 }
@@ -90,7 +90,7 @@ fn shipped_unet_by_name() {
     }
     for (spec, text) in [
         ("learned:net=unet,weights=w.safetensors", "not both"),
-        ("learned:net=big", "valid: plain, unet"),
+        ("learned:net=big", "valid: plain, unet, phantom"),
     ] {
         let e = build_denoiser(&Spec::parse(spec).unwrap())
             .err()
@@ -98,6 +98,44 @@ fn shipped_unet_by_name() {
             .to_string();
         assert!(e.contains(text), "{spec}: {e}");
     }
+}
+
+/// `learned:net=phantom` picks the phantom-tuned UNet: on a crop of the held-out
+/// shepp_logan phantom (skull and inner ellipses) it beats `net=unet` by a wide margin at
+/// σ = 15 and 25 (BENCHMARKS.md, session 19: +1.4 and +1.2 dB on the full image), and on
+/// the held-out camera it is not worse than `net=unet` at σ = 25 (+0.05 on the full image).
+#[test]
+fn shipped_phantom_unet_by_name() {
+    posterior_nn::register();
+    let phantom = build_denoiser(&Spec::parse("learned:net=phantom").unwrap()).unwrap();
+    let unet = build_denoiser(&Spec::parse("learned:net=unet").unwrap()).unwrap();
+    let score = |d: &dyn posterior::denoise::Denoiser, x: &ArrayD<f32>, y: &ArrayD<f32>, s| {
+        let out = d.denoise(y.view(), s).unwrap();
+        posterior::metrics::psnr(out.view(), x.view(), 1.0)
+    };
+    let shepp = crop(
+        &posterior::data::bundled("shepp_logan").unwrap().into_dyn(),
+        16,
+        128,
+    );
+    for sigma in [15.0 / 255.0, 25.0 / 255.0] {
+        let y = noisy(&shepp, sigma, 3);
+        let (pp, pu) = (
+            score(&*phantom, &shepp, &y, sigma),
+            score(&*unet, &shepp, &y, sigma),
+        );
+        eprintln!("shepp_logan σ {sigma}: phantom {pp:.2}, unet {pu:.2}");
+        assert!(pp > pu + 0.5, "σ {sigma}: phantom {pp:.2} vs unet {pu:.2}");
+    }
+    let camera = held_out("camera");
+    let sigma = 25.0 / 255.0;
+    let y = noisy(&camera, sigma, 3);
+    let (pp, pu) = (
+        score(&*phantom, &camera, &y, sigma),
+        score(&*unet, &camera, &y, sigma),
+    );
+    eprintln!("camera: phantom {pp:.2}, unet {pu:.2}");
+    assert!(pp > pu - 0.1, "camera: phantom {pp:.2} vs unet {pu:.2}");
 }
 
 #[test]
