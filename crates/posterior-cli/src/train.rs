@@ -99,7 +99,7 @@ pub struct DenoiserArgs {
     /// --ellipses and --aliased-ellipses.
     #[arg(long)]
     resume: bool,
-    /// Start from trained weights (a weight file, or net=plain / net=unet for a shipped
+    /// Start from trained weights (a weight file, or net=plain / net=unet / net=phantom for a shipped
     /// network) instead of random ones, with a fresh optimizer and learning-rate
     /// schedule: fine-tuning, on other data or with other settings. The network flags
     /// default to the file's; a UNet may be grown with a larger --depth (each new
