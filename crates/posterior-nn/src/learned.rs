@@ -445,7 +445,7 @@ pub fn shipped_entry(name: &str) -> Result<ManifestEntry> {
 pub const KEYS: &[(&str, &str)] = &[
     (
         "net",
-        "shipped network: plain (default; FFDNet-style stack), unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255) or phantom (the unet fine-tuned with more generated phantoms, some with hard staircase edges; the best denoiser of the three, above all on piecewise-constant images and in PnP/CT on them, but 0.3-0.7 dB below unet inside PnP on natural and MRI images)",
+        "shipped network: plain (default; FFDNet-style stack), unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255) or phantom (the unet fine-tuned with more generated phantoms, some with hard staircase edges; as a denoiser the best of the three on the mean of the held-out images, above all on piecewise-constant ones, and better in PnP/CT on those, but up to 0.7 dB below unet inside PnP on natural and MRI images)",
     ),
     (
         "weights",
