@@ -102,8 +102,9 @@ fn shipped_unet_by_name() {
 
 /// `learned:net=phantom` picks the phantom-tuned UNet: on a crop of the held-out
 /// shepp_logan phantom (skull and inner ellipses) it beats `net=unet` by a wide margin at
-/// σ = 15 and 25 (BENCHMARKS.md, session 19: +1.4 and +1.2 dB on the full image), and on
-/// the held-out camera it is not worse than `net=unet` at σ = 25 (+0.05 on the full image).
+/// σ = 15 and 25 (BENCHMARKS.md, session 19: +1.43 and +1.15 dB on the full image), and on
+/// the held-out camera at σ = 25 it is at most 0.1 dB below `net=unet` (+0.05 on the full
+/// image).
 #[test]
 fn shipped_phantom_unet_by_name() {
     posterior_nn::register();
