@@ -96,7 +96,7 @@ pub struct DenoiserArgs {
     /// scales, dead leaves, seed, noise range and intervals are kept (giving one of those
     /// flags with another value is an error); --steps sets the new total and --lr may start
     /// a new phase, which may also change --batch, --patch, --scales, --dead-leaves,
-    /// --ellipses and --aliased-ellipses.
+    /// --ellipses, --aliased-ellipses and --resampled-ellipses.
     #[arg(long)]
     resume: bool,
     /// Start from trained weights (a weight file, or net=plain / net=unet / net=phantom for a shipped
@@ -177,6 +177,14 @@ pub struct DenoiserArgs {
     /// --lr (a new phase) [default: 0]
     #[arg(long)]
     aliased_ellipses: Option<usize>,
+    /// Also train on this many generated phantoms like --ellipses' (other shapes again),
+    /// each drawn with one sample per pixel on a grid 1.25 to 2.25 times finer and resized
+    /// to 256x256 with a Gaussian against aliasing and bilinear interpolation (as common
+    /// image libraries resize): staircase edges softened unevenly, as a phantom rasterized
+    /// on one grid and resized to another has; with --resume, another count than the
+    /// checkpoint's needs --lr (a new phase) [default: 0]
+    #[arg(long)]
+    resampled_ellipses: Option<usize>,
     /// Device: cpu, or vulkan in a build with the gpu-vulkan feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -242,8 +250,8 @@ fn settings_clash(ckpt: &Path, clash: &[String]) -> Result<()> {
         "resume",
         format!(
             "the run in {} was made with other settings: {}; a resumed run keeps its \
-             settings (but --batch, --patch, --scales, --dead-leaves, --ellipses and \
-             --aliased-ellipses may change with a new phase, --lr), so drop those flags, or start a new run with another --checkpoint",
+             settings (but --batch, --patch, --scales, --dead-leaves, --ellipses, \
+             --aliased-ellipses and --resampled-ellipses may change with a new phase, --lr), so drop those flags, or start a new run with another --checkpoint",
             ckpt.display(),
             clash.join(", ")
         ),
@@ -279,6 +287,11 @@ fn denoiser_config(
                 "--aliased-ellipses",
                 a.aliased_ellipses,
                 base.aliased_ellipses,
+            )),
+            phase_only(differs(
+                "--resampled-ellipses",
+                a.resampled_ellipses,
+                base.resampled_ellipses,
             )),
             // The flag is on the 0-255 scale; a run started with it stored flag / 255.
             a.sigma_max
@@ -323,6 +336,7 @@ fn denoiser_config(
             dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
             ellipses: a.ellipses.unwrap_or(base.ellipses),
             aliased_ellipses: a.aliased_ellipses.unwrap_or(base.aliased_ellipses),
+            resampled_ellipses: a.resampled_ellipses.unwrap_or(base.resampled_ellipses),
             batch: a.batch.unwrap_or(base.batch),
             patch: a.patch.unwrap_or(base.patch),
             ..base
@@ -354,6 +368,7 @@ fn denoiser_config(
         dead_leaves: a.dead_leaves.unwrap_or(base.dead_leaves),
         ellipses: a.ellipses.unwrap_or(base.ellipses),
         aliased_ellipses: a.aliased_ellipses.unwrap_or(base.aliased_ellipses),
+        resampled_ellipses: a.resampled_ellipses.unwrap_or(base.resampled_ellipses),
         loss: a.loss.as_deref().map_or(Ok(base.loss), Loss::parse)?,
         init: init.map(|i| i.note.clone()),
         ..base
@@ -413,6 +428,11 @@ fn generated_note(config: &TrainConfig) -> String {
             config.aliased_ellipses,
             "aliased ellipse phantoms",
             "--aliased-ellipses",
+        ),
+        (
+            config.resampled_ellipses,
+            "resampled ellipse phantoms",
+            "--resampled-ellipses",
         ),
     ] {
         if count > 0 {
@@ -476,6 +496,11 @@ fn denoiser(a: DenoiserArgs) -> Result<()> {
             config.aliased_ellipses,
             ELLIPSES_SIDE,
             "aliased ellipse phantoms",
+        ),
+        (
+            config.resampled_ellipses,
+            ELLIPSES_SIDE,
+            "resampled ellipse phantoms",
         ),
     ] {
         if count > 0 {

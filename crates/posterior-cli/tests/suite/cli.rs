@@ -967,6 +967,29 @@ fn resumed_training_keeps_and_reports_the_checkpoint_settings() {
         ),
         "{entry}"
     );
+    // And resampled phantoms, after those.
+    let o = go(&["--resume", "--resampled-ellipses", "2"], "10");
+    assert_clean_error(&o, "--resampled-ellipses 2 (the checkpoint's: 0)");
+    let o = go(
+        &["--resume", "--resampled-ellipses", "2", "--lr", "1e-4"],
+        "10",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "and 2 aliased ellipse phantoms (131072 pixels) and 2 resampled ellipse phantoms (131072 pixels)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let entry: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        entry["data"].as_str().unwrap().ends_with(
+            "and 2 generated aliased ellipse phantoms (--aliased-ellipses, seed 0); \
+             and 2 generated resampled ellipse phantoms (--resampled-ellipses, seed 0)"
+        ),
+        "{entry}"
+    );
 }
 
 /// `train denoiser --levels L` trains the UNet: the log and the manifest entry name it,
@@ -1343,6 +1366,7 @@ fn train_help_states_the_library_defaults() {
         ("--dead-leaves", d.dead_leaves.to_string()),
         ("--ellipses", d.ellipses.to_string()),
         ("--aliased-ellipses", d.aliased_ellipses.to_string()),
+        ("--resampled-ellipses", d.resampled_ellipses.to_string()),
     ] {
         let line = doc(&den, flag);
         assert!(

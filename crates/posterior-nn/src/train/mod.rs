@@ -74,6 +74,12 @@ pub struct TrainConfig {
     /// resumed run may change it only with a new learning-rate phase.
     #[serde(default)]
     pub aliased_ellipses: usize,
+    /// Generated phantoms drawn without anti-aliasing on a finer grid and resized
+    /// ([`data::resampled_ellipses_set`]: softened staircase edges), added after the
+    /// aliased ones (0: none). Like the scales, a resumed run may change it only with a
+    /// new learning-rate phase.
+    #[serde(default)]
+    pub resampled_ellipses: usize,
     /// The training loss (runs that did not record one used the MSE). Fixed for a run.
     #[serde(default)]
     pub loss: Loss,
@@ -158,6 +164,7 @@ impl Default for TrainConfig {
             dead_leaves: 0,
             ellipses: 0,
             aliased_ellipses: 0,
+            resampled_ellipses: 0,
             loss: Loss::Mse,
             init: None,
             restart_lr: None,
@@ -168,13 +175,15 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// The patch source and batch shape, which a new learning-rate phase may change:
     /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse phantoms`, then
-    /// `, A aliased phantoms` when there are some.
+    /// `, A aliased phantoms` and `, R resampled phantoms` when there are some.
     pub fn data_settings(&self) -> String {
-        let aliased = if self.aliased_ellipses > 0 {
-            format!(", {} aliased phantoms", self.aliased_ellipses)
-        } else {
-            String::new()
-        };
+        let mut aliased = String::new();
+        if self.aliased_ellipses > 0 {
+            aliased += &format!(", {} aliased phantoms", self.aliased_ellipses);
+        }
+        if self.resampled_ellipses > 0 {
+            aliased += &format!(", {} resampled phantoms", self.resampled_ellipses);
+        }
         format!(
             "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse phantoms{aliased}",
             self.batch,
@@ -186,8 +195,8 @@ impl TrainConfig {
     }
 
     /// The images patches are drawn from: `data` at the configured scales, then the
-    /// generated dead-leaves images, then the generated ellipse phantoms, anti-aliased and
-    /// then aliased.
+    /// generated dead-leaves images, then the generated ellipse phantoms: anti-aliased,
+    /// aliased, then resampled.
     pub fn patch_source(&self, data: &ImageSet) -> Result<ImageSet> {
         let mut set = data.at_scales(&self.scales)?;
         if self.dead_leaves > 0 {
@@ -205,6 +214,11 @@ impl TrainConfig {
             set.names.extend(extra.names);
             set.images.extend(extra.images);
         }
+        if self.resampled_ellipses > 0 {
+            let extra = data::resampled_ellipses_set(self.resampled_ellipses, self.seed)?;
+            set.names.extend(extra.names);
+            set.images.extend(extra.images);
+        }
         Ok(set)
     }
 
@@ -216,6 +230,7 @@ impl TrainConfig {
             ("dead-leaves", self.dead_leaves, MAX_DEAD_LEAVES),
             ("ellipses", self.ellipses, MAX_ELLIPSES),
             ("aliased-ellipses", self.aliased_ellipses, MAX_ELLIPSES),
+            ("resampled-ellipses", self.resampled_ellipses, MAX_ELLIPSES),
         ] {
             if count > max {
                 return Err(Error::param(
@@ -625,6 +640,7 @@ pub fn train_denoiser(
             ck.config.dead_leaves = config.dead_leaves;
             ck.config.ellipses = config.ellipses;
             ck.config.aliased_ellipses = config.aliased_ellipses;
+            ck.config.resampled_ellipses = config.resampled_ellipses;
             ck.config.patch = config.patch;
             ck.config.batch = config.batch;
         } else if config.data_settings() != ck.config.data_settings() {

@@ -497,6 +497,28 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
             "aliased_head_1"
         ]
     );
+    // Resampled phantoms after them, by the same rule.
+    let mut resampled = aliased.clone();
+    resampled.steps = 12;
+    resampled.restart_lr = None;
+    resampled.resampled_ellipses = 1;
+    let err = run_quiet(&resampled, &set, &ellipses_copy, true).unwrap_err();
+    assert!(err.to_string().contains("1 resampled phantoms"), "{err}");
+    resampled.restart_lr = Some(1e-3);
+    let g = run_quiet(&resampled, &set, &ellipses_copy, true).unwrap();
+    assert_eq!(
+        Checkpoint::load(&ellipses_copy)
+            .unwrap()
+            .config
+            .resampled_ellipses,
+        1
+    );
+    assert_ne!(g.checkpoint.params, f.checkpoint.params);
+    let source = g.checkpoint.config.patch_source(&set).unwrap();
+    assert_eq!(
+        source.names[set.names.len() + 5..],
+        ["resampled_ellipses_0"]
+    );
     // An absurd count is refused before any image is generated.
     let mut huge = quick_config(3);
     huge.dead_leaves = train::MAX_DEAD_LEAVES + 1;
@@ -512,6 +534,11 @@ fn a_new_phase_may_change_the_patch_source_and_batch_and_only_a_new_phase() {
     let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
     assert!(err.to_string().contains("at most 4096 images"), "{err}");
     assert!(err.to_string().contains("aliased-ellipses"), "{err}");
+    let mut huge = quick_config(3);
+    huge.resampled_ellipses = train::MAX_ELLIPSES + 1;
+    let err = run_quiet(&huge, &set, &dir.path().join("huge.ckpt"), false).unwrap_err();
+    assert!(err.to_string().contains("at most 4096 images"), "{err}");
+    assert!(err.to_string().contains("resampled-ellipses"), "{err}");
     // Scales outside (0, 1] are refused before any step.
     let mut bad = quick_config(3);
     bad.scales = vec![1.0, 2.0];
