@@ -5,7 +5,7 @@
 //! `weights/MANIFEST.json`'s SHA-256 on load: the plain FFDNet-style stack
 //! (`weights/denoiser-gray.safetensors`, the default, `net=plain`), a DRUNet-style UNet
 //! (`weights/denoiser-gray-unet.safetensors`, `net=unet`) and that UNet fine-tuned with
-//! more generated phantoms, anti-aliased and point-sampled
+//! more generated phantoms, anti-aliased and point-sampled, last on the squared error
 //! (`weights/denoiser-gray-unet-phantom.safetensors`, `net=phantom`); `weights=PATH` loads another
 //! file trained by `posterior train denoiser`. Colour images are denoised
 //! channel by channel with the gray network. Sides the network cannot take (odd ones; for a
@@ -445,7 +445,7 @@ pub fn shipped_entry(name: &str) -> Result<ManifestEntry> {
 pub const KEYS: &[(&str, &str)] = &[
     (
         "net",
-        "shipped network: plain (default; FFDNet-style stack), unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255) or phantom (the unet fine-tuned with more generated phantoms, some with hard staircase edges; as a denoiser the best of the three on the mean of the held-out images, above all on piecewise-constant ones, and better in PnP/CT on those, but up to 0.7 dB below unet inside PnP on natural and MRI images)",
+        "shipped network: plain (default; FFDNet-style stack), unet (DRUNet-style; better at σ ≥ 10/255 on natural and MRI images and in PnP, worse at σ = 2/255 and on piecewise-constant phantoms at σ ≤ 15/255) or phantom (the unet fine-tuned with more generated phantoms, many with hard staircase edges, last on the squared error; as a denoiser the best of the three on every held-out image at σ ≥ 5/255, above all on piecewise-constant ones, and better in PnP/CT on those, but 0.2-2.2 dB below unet inside PnP on natural and MRI images: use unet there)",
     ),
     (
         "weights",
