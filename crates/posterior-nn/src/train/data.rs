@@ -283,8 +283,12 @@ pub fn downscale(im: &Array2<f32>, s: f32) -> Array2<f32> {
 /// over the output size; mirrored at the borders, truncated at four deviations), then
 /// linear interpolation at the output pixel centres (output pixel `i` sits at input
 /// coordinate `(i + 0.5) f - 0.5`, clamped to the image). Not rounded to the 8-bit grid.
+/// An empty input or output gives zeros.
 pub fn resize_antialiased(im: &Array2<f32>, oh: usize, ow: usize) -> Array2<f32> {
     let (h, w) = im.dim();
+    if h == 0 || w == 0 || oh == 0 || ow == 0 {
+        return Array2::zeros((oh, ow));
+    }
     separable(im, &resize_weights(h, oh), &resize_weights(w, ow)).mapv(|v| v as f32)
 }
 
@@ -715,8 +719,14 @@ mod tests {
                 assert!((g - w).abs() < 2e-6, "{g} against {w}");
             }
         }
-        // Same size: the identity.
+        // Same size: the identity. Empty in or out: no panic.
         assert_eq!(resize_antialiased(&im, 10, 10), im);
+        assert_eq!(resize_antialiased(&im, 0, 3).dim(), (0, 3));
+        let empty = Array2::<f32>::zeros((0, 4));
+        assert_eq!(
+            resize_antialiased(&empty, 2, 2),
+            Array2::<f32>::zeros((2, 2))
+        );
     }
 
     #[test]
