@@ -177,15 +177,15 @@ impl TrainConfig {
     /// `patches PxP, batch B, scales [..], D dead-leaves images, E ellipse phantoms`, then
     /// `, A aliased phantoms` and `, R resampled phantoms` when there are some.
     pub fn data_settings(&self) -> String {
-        let mut aliased = String::new();
+        let mut more = String::new();
         if self.aliased_ellipses > 0 {
-            aliased += &format!(", {} aliased phantoms", self.aliased_ellipses);
+            more += &format!(", {} aliased phantoms", self.aliased_ellipses);
         }
         if self.resampled_ellipses > 0 {
-            aliased += &format!(", {} resampled phantoms", self.resampled_ellipses);
+            more += &format!(", {} resampled phantoms", self.resampled_ellipses);
         }
         format!(
-            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse phantoms{aliased}",
+            "patches {p}x{p}, batch {}, scales {:?}, {} dead-leaves images, {} ellipse phantoms{more}",
             self.batch,
             self.scales,
             self.dead_leaves,
@@ -199,25 +199,19 @@ impl TrainConfig {
     /// aliased, then resampled.
     pub fn patch_source(&self, data: &ImageSet) -> Result<ImageSet> {
         let mut set = data.at_scales(&self.scales)?;
-        if self.dead_leaves > 0 {
-            let extra = data::dead_leaves_set(self.dead_leaves, self.seed)?;
-            set.names.extend(extra.names);
-            set.images.extend(extra.images);
-        }
-        if self.ellipses > 0 {
-            let extra = data::ellipses_set(self.ellipses, self.seed)?;
-            set.names.extend(extra.names);
-            set.images.extend(extra.images);
-        }
-        if self.aliased_ellipses > 0 {
-            let extra = data::aliased_ellipses_set(self.aliased_ellipses, self.seed)?;
-            set.names.extend(extra.names);
-            set.images.extend(extra.images);
-        }
-        if self.resampled_ellipses > 0 {
-            let extra = data::resampled_ellipses_set(self.resampled_ellipses, self.seed)?;
-            set.names.extend(extra.names);
-            set.images.extend(extra.images);
+        type Generate = fn(usize, u64) -> Result<ImageSet>;
+        let generated: [(usize, Generate); 4] = [
+            (self.dead_leaves, data::dead_leaves_set),
+            (self.ellipses, data::ellipses_set),
+            (self.aliased_ellipses, data::aliased_ellipses_set),
+            (self.resampled_ellipses, data::resampled_ellipses_set),
+        ];
+        for (count, generate) in generated {
+            if count > 0 {
+                let extra = generate(count, self.seed)?;
+                set.names.extend(extra.names);
+                set.images.extend(extra.images);
+            }
         }
         Ok(set)
     }
