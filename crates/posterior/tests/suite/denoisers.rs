@@ -175,6 +175,8 @@ fn bad_inputs_are_errors() {
         "wavelet:wavelet=db99",
         "wavelet:levels=0",
         "wavelet:rule=visu",
+        "wnnm:profile=fast",
+        "wnnm:c=0",
     ] {
         assert!(build_denoiser(&Spec::parse(bad).unwrap()).is_err(), "{bad}");
     }
@@ -221,14 +223,14 @@ fn psnr_floors_on_camera_crop() {
     assert!(get("bm3d") > nlm, "bm3d {} vs nlm {nlm}", get("bm3d"));
     assert!(get("tv") > gauss, "tv {} vs gaussian {gauss}", get("tv"));
     if scores.iter().any(|(k, _)| k == "wnnm") {
-        // The goal is WNNM >= BM3D - 0.1 dB; it is not reached yet (26.68 vs 27.09 dB on
-        // this crop when written), so this floor only guards against regressions.
+        // WNNM's default (tuned) profile is above BM3D: 27.18 vs 26.90 dB on this crop when
+        // written (with the paper's c = 2√2 it was 26.68 vs 27.09).
         let (wn, bm) = (get("wnnm"), get("bm3d"));
         assert!(
             wn > nlm + 0.5 && wn > get("tv") + 0.3,
             "wnnm {wn} vs nlm {nlm}"
         );
-        assert!(wn >= bm - 0.6, "wnnm {wn} vs bm3d {bm}");
+        assert!(wn >= bm + 0.1, "wnnm {wn} vs bm3d {bm}");
     }
 }
 
