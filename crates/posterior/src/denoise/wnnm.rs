@@ -172,36 +172,23 @@ impl Wnnm {
             Profile::Tuned => WnnmParams::tuned(sigma),
             Profile::Paper => WnnmParams::paper(sigma),
         };
-        if let Some(k) = self.iters {
-            p.iters = k;
-        }
-        if let Some(wn) = self.window {
-            p.window = wn;
+        fn set<T: Copy>(dst: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *dst = v;
+            }
         }
         if let Some(q) = self.patch {
             p.patch = q;
-            if self.step.is_none() {
-                p.step = (q / 2).saturating_sub(1).max(1);
-            }
+            p.step = (q / 2).saturating_sub(1).max(1);
         }
-        if let Some(s) = self.step {
-            p.step = s;
-        }
-        if let Some(g) = self.group {
-            p.group = g;
-        }
-        if let Some(f) = self.floor {
-            p.floor = f;
-        }
-        if let Some(l) = self.lambda {
-            p.lambda = l;
-        }
-        if let Some(c) = self.c {
-            p.c = c;
-        }
-        if let Some(dl) = self.delta {
-            p.delta = dl;
-        }
+        set(&mut p.step, self.step);
+        set(&mut p.iters, self.iters);
+        set(&mut p.window, self.window);
+        set(&mut p.group, self.group);
+        set(&mut p.floor, self.floor);
+        set(&mut p.lambda, self.lambda);
+        set(&mut p.c, self.c);
+        set(&mut p.delta, self.delta);
         p
     }
 }
@@ -383,25 +370,13 @@ impl Shrinker {
         let (d, m) = (self.d, self.m);
         let n = d.min(m);
         let y = self.group.as_ref();
-        if d <= m {
-            matmul(
-                self.gram.as_mut(),
-                Accum::Replace,
-                y,
-                y.transpose(),
-                1.0,
-                Par::Seq,
-            );
+        // the smaller Gram matrix: Y Yᵀ (d × d) or Yᵀ Y (m × m)
+        let (lhs, rhs) = if d <= m {
+            (y, y.transpose())
         } else {
-            matmul(
-                self.gram.as_mut(),
-                Accum::Replace,
-                y.transpose(),
-                y,
-                1.0,
-                Par::Seq,
-            );
-        }
+            (y.transpose(), y)
+        };
+        matmul(self.gram.as_mut(), Accum::Replace, lhs, rhs, 1.0, Par::Seq);
         let ok = self_adjoint_evd(
             self.gram.as_ref(),
             self.eval.as_mut().as_diagonal_mut(),
