@@ -331,8 +331,9 @@ struct Shrinker {
     gram: Mat<f64>,
     evec: Mat<f64>,
     eval: Col<f64>,
-    /// Kept eigenvectors, and the same scaled by `f`.
-    kept: Mat<f64>,
+    /// `f_i` per eigenvalue (valid for the kept ones).
+    factor: Col<f64>,
+    /// The kept eigenvectors scaled by `f`.
     scaled: Mat<f64>,
     /// `r × m` (`d ≤ m`) or `d × r` products.
     tmp: Mat<f64>,
@@ -350,7 +351,7 @@ impl Shrinker {
             gram: Mat::zeros(n, n),
             evec: Mat::zeros(n, n),
             eval: Col::zeros(n),
-            kept: Mat::zeros(n, n),
+            factor: Col::zeros(n),
             scaled: Mat::zeros(n, n),
             tmp: Mat::zeros(d, m),
             out: Mat::zeros(d, m),
@@ -398,12 +399,7 @@ impl Shrinker {
                     break;
                 }
                 let sx = ((sy - eps + disc.sqrt()) / 2.0).max(0.0);
-                let f = if sy > 0.0 { sx / sy } else { 0.0 };
-                for i in 0..n {
-                    let e = self.evec[(i, j)];
-                    self.kept[(i, r)] = e;
-                    self.scaled[(i, r)] = e * f;
-                }
+                self.factor[j] = if sy > 0.0 { sx / sy } else { 0.0 };
                 r += 1;
             }
         }
@@ -411,7 +407,14 @@ impl Shrinker {
             self.out.fill(0.0);
             return self.out.as_ref();
         }
-        let kept = self.kept.as_ref().subcols(0, r);
+        // the kept components are the last r eigenvectors; scale a copy of them by f
+        let kept = self.evec.as_ref().subcols(n - r, r);
+        for c in 0..r {
+            let f = self.factor[n - r + c];
+            for i in 0..n {
+                self.scaled[(i, c)] = kept[(i, c)] * f;
+            }
+        }
         let scaled = self.scaled.as_ref().subcols(0, r);
         if d <= m {
             let mut t = self.tmp.as_mut().submatrix_mut(0, 0, r, m);
@@ -515,25 +518,17 @@ fn match_band(
 impl Denoiser for Wnnm {
     fn describe(&self) -> String {
         let show = |v: Option<usize>| v.map_or("auto".to_string(), |v| v.to_string());
-        let mut extra = String::new();
-        for (k, v) in [
-            ("patch", self.patch),
-            ("group", self.group),
-            ("floor", self.floor),
-        ] {
-            if let Some(v) = v {
-                extra += &format!(",{k}={v}");
-            }
-        }
-        for (k, v) in [
-            ("lambda", self.lambda),
-            ("c", self.c),
-            ("delta", self.delta),
-        ] {
-            if let Some(v) = v {
-                extra += &format!(",{k}={v}");
-            }
-        }
+        let extra: String = [
+            ("patch", self.patch.map(|v| v.to_string())),
+            ("group", self.group.map(|v| v.to_string())),
+            ("floor", self.floor.map(|v| v.to_string())),
+            ("lambda", self.lambda.map(|v| v.to_string())),
+            ("c", self.c.map(|v| v.to_string())),
+            ("delta", self.delta.map(|v| v.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!(",{k}={v}")))
+        .collect();
         let profile = match self.profile {
             Profile::Tuned => "tuned",
             Profile::Paper => "paper",
