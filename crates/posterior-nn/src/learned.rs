@@ -14,7 +14,7 @@
 
 use burn_tensor::{Device, Tensor, TensorData};
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, Axis, Ix4, IxDyn, Slice};
-use posterior::denoise::{Denoiser, DenoiserEntry, check_input};
+use posterior::denoise::{Denoiser, DenoiserEntry, Dihedral, check_input};
 use posterior::spec::Spec;
 use posterior::{Error, Result};
 
@@ -167,7 +167,7 @@ impl LearnedDenoiser {
             .into_dimensionality::<Ix4>()
             .map_err(|e| Error::param("image", e.to_string()))?;
         let mut sum = Array4::<f32>::zeros((c / per, per, h, w));
-        for t in &DIHEDRAL[..k] {
+        for t in &Dihedral::ALL[..k] {
             let out = self.forward_planes(t.apply(y4.view()), sigma)?;
             sum += &t.invert(out.view());
         }
@@ -232,65 +232,6 @@ fn check_ensemble(k: usize) -> Result<()> {
             "ensemble",
             format!("the number of flips/rotations must be 1 to 8, got {k}"),
         ))
-    }
-}
-
-/// One of the eight flips/rotations of the last two axes: transpose first (if `swap`),
-/// then reverse the rows and/or the columns.
-#[derive(Clone, Copy, Debug)]
-struct Dihedral {
-    swap: bool,
-    flip_rows: bool,
-    flip_cols: bool,
-}
-
-const fn dihedral(swap: bool, flip_rows: bool, flip_cols: bool) -> Dihedral {
-    Dihedral {
-        swap,
-        flip_rows,
-        flip_cols,
-    }
-}
-
-/// The ensemble order: identity, the two flips, the half turn, then the axis-exchanging four.
-const DIHEDRAL: [Dihedral; 8] = [
-    dihedral(false, false, false),
-    dihedral(false, false, true),
-    dihedral(false, true, false),
-    dihedral(false, true, true),
-    dihedral(true, false, false),
-    dihedral(true, false, true),
-    dihedral(true, true, false),
-    dihedral(true, true, true),
-];
-
-impl Dihedral {
-    fn flip<'a>(&self, mut v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
-        if self.flip_rows {
-            v.invert_axis(Axis(2));
-        }
-        if self.flip_cols {
-            v.invert_axis(Axis(3));
-        }
-        v
-    }
-
-    fn swap<'a>(&self, v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
-        if self.swap {
-            v.permuted_axes([0, 1, 3, 2])
-        } else {
-            v
-        }
-    }
-
-    /// The transformed stack.
-    fn apply<'a>(&self, v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
-        self.flip(self.swap(v))
-    }
-
-    /// The inverse transform (flips are their own inverse, then the transpose).
-    fn invert<'a>(&self, v: ArrayView4<'a, f32>) -> ArrayView4<'a, f32> {
-        self.swap(self.flip(v))
     }
 }
 

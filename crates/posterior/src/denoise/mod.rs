@@ -8,8 +8,11 @@
 
 pub mod bm3d;
 pub mod classic;
+pub mod dihedral;
 pub mod nlm;
 pub mod wnnm;
+
+pub use dihedral::Dihedral;
 
 use ndarray::{ArrayD, ArrayViewD};
 

@@ -50,6 +50,13 @@
 //!   the `1/(2σ²)` data term on the `[0, 255]` scale) and denoiser level `σ_d = 2.3 σ_n`
 //!   (their `σ_f = 3.25` for `σ = √2`), floored at `1/255`.
 //!
+//! Every PnP scheme (not `red`) cycles its denoiser's input through the eight flips and
+//! rotations, one per iteration, and turns the output back (`transforms=cycle`, the
+//! periodical geometric self-ensemble of DPIR; see [`crate::solve::pnp::Transforms`]);
+//! `transforms=none` turns it off. It costs nothing: one denoiser call per iteration
+//! either way. `red` keeps one orientation (`transforms=none`), since its fixed-point
+//! equation is that of one denoiser.
+//!
 //! Every method starts from a lightly regularized gradient-Tikhonov estimate (see
 //! `super::map::tikhonov_start`), not from the back-projection.
 //!
@@ -70,7 +77,9 @@ use crate::io::AnyArray;
 use crate::ops::counted::Counted;
 use crate::ops::{AnyOperator, Gram, LinearOperator};
 use crate::scalar::c32;
-use crate::solve::pnp::{DataSolve, Penalty, Pnp, PnpElem, PnpParams, Schedule, Scheme};
+use crate::solve::pnp::{
+    DataSolve, Penalty, Pnp, PnpElem, PnpParams, Schedule, Scheme, Transforms,
+};
 use crate::solve::quadratic::ShiftedNormal;
 use crate::spec::{Args, Spec};
 
@@ -126,6 +135,10 @@ pub const PNP_KEYS: &[(&str, &str)] = &[
         "cg",
         "CG iterations per data step when there is no closed form (default 10)",
     ),
+    (
+        "transforms",
+        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)",
+    ),
 ];
 
 /// Keys of `pnp-pgd`.
@@ -153,6 +166,10 @@ pub const PGD_KEYS: &[(&str, &str)] = &[
     ),
     ("step", "gradient step (default 1/||A||^2)"),
     ("accel", "true: FISTA extrapolation (default false)"),
+    (
+        "transforms",
+        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)",
+    ),
 ];
 
 /// Keys of `dpir`.
@@ -174,6 +191,10 @@ pub const DPIR_KEYS: &[(&str, &str)] = &[
     (
         "cg",
         "CG iterations per data step when there is no closed form (default 10)",
+    ),
+    (
+        "transforms",
+        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)",
     ),
 ];
 
@@ -202,6 +223,10 @@ pub const RED_KEYS: &[(&str, &str)] = &[
     (
         "cg",
         "CG iterations per data step when there is no closed form (default 10)",
+    ),
+    (
+        "transforms",
+        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (default none: RED's fixed-point equation assumes one denoiser)",
     ),
 ];
 
@@ -395,6 +420,17 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
             (scheme, schedule, penalty, step, 0.0, tolerance(a, 1e-4)?)
         }
     };
+    let transforms = match a
+        .choice(
+            "transforms",
+            &["cycle", "none"],
+            if name == "red" { "none" } else { "cycle" },
+        )?
+        .as_str()
+    {
+        "cycle" => Transforms::Cycle,
+        _ => Transforms::None,
+    };
     // the last denoiser level is σ_n-derived unless given (RED: its fixed level 2.3 σ_n)
     let cap_end = sigma.is_none() && sigma_end.is_none();
     Ok(Plan {
@@ -405,6 +441,7 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
             step,
             red_lambda,
             tol,
+            transforms,
         },
         iters,
         cg,
@@ -416,10 +453,10 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
     })
 }
 
-/// One line on the schedule and penalty, for the summary.
+/// One line on the schedule, penalty and transforms, for the summary.
 fn describe(p: &PnpParams, sigma_n: f32) -> String {
     let (scheme, schedule) = (p.scheme, p.schedule);
-    match (scheme, p.penalty) {
+    let levels = match (scheme, p.penalty) {
         (Scheme::RedGd | Scheme::RedFp | Scheme::RedAdmm, _) => format!(
             "{}, lambda = {:.3e}, sigma_d = {:.4}",
             scheme.name(),
@@ -438,6 +475,10 @@ fn describe(p: &PnpParams, sigma_n: f32) -> String {
             schedule.sigma_start,
             schedule.sigma_end
         ),
+    };
+    match p.transforms {
+        Transforms::Cycle => format!("{levels}, flips/rotations cycled"),
+        Transforms::None => levels,
     }
 }
 

@@ -26,6 +26,14 @@
 //!   `x = (AᴴA + βI)⁻¹(Aᴴy + β(z − u))`, `z = (λ D(z) + β(x + u))/(λ + β)`, `u ← u + x − z`
 //!   (`u` rescaled as in ADMM when β follows a coupled penalty).
 //!
+//! Geometric cycling ([`Transforms::Cycle`]): iteration `k` denoises the `k mod 8`-th
+//! flip/rotation of the denoiser's input ([`Dihedral::ALL`]) and transforms the result
+//! back, the "periodical geometric self-ensemble" of Zhang et al.'s DPIR (IEEE TPAMI 2021):
+//! at no extra cost, the denoiser's orientation-dependent errors (BM3D's block grid, a
+//! network's learned filters) change from one iteration to the next and average out in
+//! the iterate instead of accumulating. An orientation-equivariant denoiser (a symmetric,
+//! isotropic linear filter) gives the same iterates either way.
+//!
 //! Convergence: once the schedule has settled at its final `σ`, the iteration stops when the
 //! relative change `‖x_k − x_{k−1}‖/‖x_k‖` of the reported iterate falls below `tol`. Every
 //! step reports the data residual `‖A x_k − y‖/‖y‖` (one extra application of `A`), so the
@@ -36,7 +44,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Zip};
 
 use super::driver::{Convergence, Iterative, StepInfo};
 use super::quadratic::ShiftedNormal;
-use crate::denoise::Denoiser;
+use crate::denoise::{Denoiser, Dihedral};
 use crate::error::{Error, Result};
 use crate::ops::LinearOperator;
 use crate::ops::counted::{Counted, OpCounts};
@@ -96,6 +104,34 @@ impl PnpElem for c32 {
         let mut out = re.mapv(|v| c32::new(v, 0.0));
         Zip::from(&mut out).and(&im).for_each(|o, &i| o.im = i);
         Ok(out)
+    }
+}
+
+/// Which orientation of its input the denoiser sees at each iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transforms {
+    /// The input as it is, every iteration.
+    None,
+    /// Iteration `k` denoises the `k mod 8`-th of the eight flips/rotations
+    /// ([`Dihedral::ALL`], identity first) and transforms the result back.
+    Cycle,
+}
+
+impl Transforms {
+    /// The spec value: `none` or `cycle`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transforms::None => "none",
+            Transforms::Cycle => "cycle",
+        }
+    }
+
+    /// The transform of iteration `k`.
+    pub fn at(&self, k: usize) -> Dihedral {
+        match self {
+            Transforms::None => Dihedral::IDENTITY,
+            Transforms::Cycle => Dihedral::ALL[k % 8],
+        }
     }
 }
 
@@ -236,6 +272,8 @@ pub struct PnpParams {
     pub red_lambda: f32,
     /// Relative-change tolerance once the schedule has settled (0: run all iterations).
     pub tol: f64,
+    /// The orientation of the denoiser's input per iteration.
+    pub transforms: Transforms,
 }
 
 /// Plug-and-Play / RED iteration (see the module docs) under the [`Driver`](super::Driver).
@@ -360,6 +398,17 @@ where
         (s, self.params.penalty.rho(s))
     }
 
+    /// `D(v, σ)` on iteration `k`'s flip/rotation of `v`, transformed back.
+    fn denoise(&self, v: ArrayViewD<O::Domain>, sigma: f32) -> Result<ArrayD<O::Domain>> {
+        let t = self.params.transforms.at(self.k);
+        if t == Dihedral::IDENTITY {
+            return O::Domain::denoise(self.denoiser, v, sigma);
+        }
+        let input = t.apply(v).as_standard_layout().into_owned();
+        let out = O::Domain::denoise(self.denoiser, input.view(), sigma)?;
+        Ok(t.invert(out.view()).as_standard_layout().into_owned())
+    }
+
     fn output_is_z(&self) -> bool {
         matches!(self.params.scheme, Scheme::Admm | Scheme::Hqs | Scheme::Drs)
     }
@@ -390,7 +439,6 @@ where
     fn step(&mut self) -> Result<StepInfo> {
         let (sigma, rho) = self.levels();
         let prev = self.current().to_owned();
-        let d = self.denoiser;
         let mut normal = None;
         // A penalty change rescales the carried dual-like variable, which holds ∇f/ρ of
         // the previous ρ: ADMM's and RED-ADMM's scaled dual `u`, and DRS's `s − z`.
@@ -416,7 +464,7 @@ where
                 self.data_solve(&b, rho)?;
                 let mut v = self.x.clone();
                 v += &self.u;
-                self.z = O::Domain::denoise(d, v.view(), sigma)?;
+                self.z = self.denoise(v.view(), sigma)?;
                 Zip::from(&mut self.u)
                     .and(&self.x)
                     .and(&self.z)
@@ -428,7 +476,7 @@ where
                     .and(&self.z)
                     .for_each(|b, &z| *b += z * rho);
                 self.data_solve(&b, rho)?;
-                self.z = O::Domain::denoise(d, self.x.view(), sigma)?;
+                self.z = self.denoise(self.x.view(), sigma)?;
             }
             Scheme::Drs => {
                 let mut b = self.aty.clone();
@@ -440,7 +488,7 @@ where
                 Zip::from(&mut v)
                     .and(&self.u)
                     .for_each(|v, &s| *v = *v + *v - s);
-                self.z = O::Domain::denoise(d, v.view(), sigma)?;
+                self.z = self.denoise(v.view(), sigma)?;
                 Zip::from(&mut self.u)
                     .and(&self.x)
                     .and(&self.z)
@@ -452,7 +500,7 @@ where
                 let g = self.gradient(w);
                 let mut v = w.clone();
                 Zip::from(&mut v).and(&g).for_each(|v, &g| *v -= g * gamma);
-                let xn = O::Domain::denoise(d, v.view(), sigma)?;
+                let xn = self.denoise(v.view(), sigma)?;
                 if accel {
                     let tn = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt());
                     let beta = ((self.t - 1.0) / tn) as f32;
@@ -467,7 +515,7 @@ where
             Scheme::RedGd => {
                 let gamma = self.params.step.expect("checked in new") as f32;
                 let lam = self.params.red_lambda;
-                let dx = O::Domain::denoise(d, self.x.view(), sigma)?;
+                let dx = self.denoise(self.x.view(), sigma)?;
                 let mut g = self.gradient(&self.x);
                 Zip::from(&mut g)
                     .and(&self.x)
@@ -482,7 +530,7 @@ where
             }
             Scheme::RedFp => {
                 let lam = self.params.red_lambda;
-                let dx = O::Domain::denoise(d, self.x.view(), sigma)?;
+                let dx = self.denoise(self.x.view(), sigma)?;
                 let mut b = self.aty.clone();
                 Zip::from(&mut b).and(&dx).for_each(|b, &v| *b += v * lam);
                 self.data_solve(&b, lam)?;
@@ -495,7 +543,7 @@ where
                     .and(&self.u)
                     .for_each(|b, &z, &u| *b += (z - u) * rho);
                 self.data_solve(&b, rho)?;
-                let dz = O::Domain::denoise(d, self.z.view(), sigma)?;
+                let dz = self.denoise(self.z.view(), sigma)?;
                 let c = 1.0 / (lam + rho);
                 Zip::from(&mut self.z)
                     .and(&dz)

@@ -4,6 +4,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use posterior::denoise::Denoiser;
+use posterior::denoise::Dihedral;
 use posterior::fft::Fft2;
 use posterior::io::AnyArray;
 use posterior::methods::{self, RunOptions};
@@ -12,7 +13,8 @@ use posterior::ops::counted::Counted;
 use posterior::ops::sr::{Filter, SuperResolution};
 use posterior::ops::{AnyOperator, LinearOperator, build_operator, planes};
 use posterior::solve::Driver;
-use posterior::solve::pnp::{DataSolve, Penalty, Pnp, PnpParams, Schedule, Scheme};
+use posterior::solve::Iterative;
+use posterior::solve::pnp::{DataSolve, Penalty, Pnp, PnpParams, Schedule, Scheme, Transforms};
 use posterior::solve::quadratic::ShiftedNormal;
 use posterior::{Spec, c32};
 
@@ -141,6 +143,15 @@ fn params(scheme: Scheme, rho: f32, step: Option<f64>, red_lambda: f32) -> PnpPa
         step,
         red_lambda,
         tol: 1e-7,
+        transforms: Transforms::None,
+    }
+}
+
+/// [`params`] with the flips/rotations cycled.
+fn cycled(p: PnpParams) -> PnpParams {
+    PnpParams {
+        transforms: Transforms::Cycle,
+        ..p
     }
 }
 
@@ -161,29 +172,93 @@ fn pnp_fixed_points_with_a_linear_denoiser_solve_the_known_quadratic_problem() {
         );
         real(&o.x)
     };
+    // The smoother commutes with the flips/rotations (its symbol is even in each frequency
+    // and symmetric in the two), so cycling them leaves the fixed point where it is.
     let rho = 0.2f32;
     let want = reference(rho * beta);
     for scheme in [Scheme::Admm, Scheme::Drs] {
-        let got = run_linear(&a, &y, beta, params(scheme, rho, None, 0.0), 3000);
-        let e = rel(&got, &want);
-        assert!(e < 1e-4, "{scheme:?}: relative error {e}");
+        for p in [
+            params(scheme, rho, None, 0.0),
+            cycled(params(scheme, rho, None, 0.0)),
+        ] {
+            let got = run_linear(&a, &y, beta, p, 3000);
+            let e = rel(&got, &want);
+            assert!(
+                e < 1e-4,
+                "{scheme:?}, {:?}: relative error {e}",
+                p.transforms
+            );
+        }
     }
     let gamma = 0.8f64;
     let want = reference(beta / gamma as f32);
     for accel in [false, true] {
-        let got = run_linear(
-            &a,
-            &y,
-            beta,
-            params(Scheme::Pgd { accel }, 1.0, Some(gamma), 0.0),
-            3000,
-        );
-        let e = rel(&got, &want);
-        assert!(e < 1e-4, "pgd accel={accel}: relative error {e}");
+        let p = params(Scheme::Pgd { accel }, 1.0, Some(gamma), 0.0);
+        for p in [p, cycled(p)] {
+            let got = run_linear(&a, &y, beta, p, 3000);
+            let e = rel(&got, &want);
+            assert!(
+                e < 1e-4,
+                "pgd accel={accel}, {:?}: relative error {e}",
+                p.transforms
+            );
+        }
     }
     // a different penalty gives a different fixed point: the test can fail
     let other = run_linear(&a, &y, beta, params(Scheme::Admm, 2.0, None, 0.0), 3000);
     assert!(rel(&other, &reference(rho * beta)) > 1e-2);
+}
+
+/// The identity, remembering every input it is given.
+struct Recorder(std::sync::Mutex<Vec<ArrayD<f32>>>);
+
+impl Denoiser for Recorder {
+    fn describe(&self) -> String {
+        "recorder".into()
+    }
+    fn denoise(&self, y: ArrayViewD<f32>, _sigma: f32) -> posterior::error::Result<ArrayD<f32>> {
+        self.0.lock().unwrap().push(y.to_owned());
+        Ok(y.to_owned())
+    }
+}
+
+#[test]
+fn cycled_transforms_show_the_denoiser_each_flip_and_rotation_in_turn() {
+    // A 24x32 image, so that the four axis-exchanging transforms show up in the shape.
+    let cam = posterior::data::bundled("camera").unwrap();
+    let x = ArrayD::from_shape_fn(IxDyn(&[24, 32]), |i| cam[[64 + i[0], 96 + i[1]]]);
+    let (_, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.02, 4);
+    let op = real_op(&a);
+    let yv = real(&y);
+    let ca = Counted::new(op);
+    for transforms in [Transforms::Cycle, Transforms::None] {
+        let d = Recorder(std::sync::Mutex::new(Vec::new()));
+        let p = PnpParams {
+            transforms,
+            ..params(Scheme::Hqs, 0.5, None, 0.0)
+        };
+        let data: Option<Box<dyn DataSolve<f32> + '_>> =
+            Some(Box::new(ShiftedNormal::new(&ca, None).unwrap()));
+        let x0 = ca.adjoint(yv.view());
+        let mut s = Pnp::new(&ca, yv.view(), &d, data, x0.view(), p).unwrap();
+        for k in 0..10 {
+            s.step().unwrap();
+            // HQS reports z = T⁻¹(D(T x)) = x for the identity D, so the denoiser's
+            // input was T_k applied to the reported iterate.
+            let seen = d.0.lock().unwrap()[k].clone();
+            let t = match transforms {
+                Transforms::Cycle => Dihedral::ALL[k % 8],
+                Transforms::None => Dihedral::IDENTITY,
+            };
+            let expect_shape = if t.swaps_axes() { [32, 24] } else { [24, 32] };
+            assert_eq!(seen.shape(), expect_shape, "iteration {k}, {transforms:?}");
+            assert_eq!(
+                seen.view(),
+                t.apply(s.current()),
+                "iteration {k}, {transforms:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -379,6 +454,30 @@ fn pnp_admm_defaults_are_the_tuned_values() {
         opts(sigma),
     );
     assert!(rel(&real(&one.x), &b) > 1e-4, "lambda must matter");
+    // the flips/rotations are cycled by default; BM3D's block grid is not symmetric, so
+    // turning that off changes the iterates
+    assert!(
+        bare.summary.contains("flips/rotations cycled"),
+        "{}",
+        bare.summary
+    );
+    let plain = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},tol=0,transforms=none"),
+        opts(sigma),
+    );
+    assert!(!plain.summary.contains("cycled"), "{}", plain.summary);
+    assert!(rel(&real(&plain.x), &b) > 1e-5, "transforms must matter");
+    let cycled = solve(
+        &spec,
+        &a,
+        &y,
+        &format!("pnp-admm:{den},tol=0,transforms=cycle"),
+        opts(sigma),
+    );
+    assert_eq!(real(&cycled.x), b, "transforms=cycle is the default");
 }
 
 #[test]
@@ -518,6 +617,9 @@ fn bad_specs_are_refused() {
         "red:step=0.1",
         "red:rho=1",
         "red:lambda=0",
+        "pnp-admm:transforms=sideways",
+        "dpir:transforms=8",
+        "red:transforms=true",
     ] {
         let m = Spec::parse(bad).unwrap();
         let r = methods::reconstruct(&spec, &a, &y, &m, RunOptions::default());
