@@ -118,14 +118,6 @@ pub enum Transforms {
 }
 
 impl Transforms {
-    /// The spec value: `none` or `cycle`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Transforms::None => "none",
-            Transforms::Cycle => "cycle",
-        }
-    }
-
     /// The transform of iteration `k`.
     pub fn at(&self, k: usize) -> Dihedral {
         match self {
@@ -401,7 +393,8 @@ where
     /// `D(v, σ)` on iteration `k`'s flip/rotation of `v`, transformed back.
     fn denoise(&self, v: ArrayViewD<O::Domain>, sigma: f32) -> Result<ArrayD<O::Domain>> {
         let t = self.params.transforms.at(self.k);
-        if t == Dihedral::IDENTITY {
+        // (a signal of one axis has no flips/rotations of its two last axes)
+        if t == Dihedral::IDENTITY || v.ndim() < 2 {
             return O::Domain::denoise(self.denoiser, v, sigma);
         }
         let input = t.apply(v).as_standard_layout().into_owned();

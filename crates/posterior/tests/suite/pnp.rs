@@ -429,15 +429,13 @@ fn pnp_admm_defaults_are_the_tuned_values() {
     let x = natural(32);
     let sigma = 0.02;
     let (spec, a, y) = problem("blur:kernel=gaussian,size=9,std=1.6", &x, sigma, 11);
-    let den = "denoiser=bm3d;stages=1";
-    let bare = solve(&spec, &a, &y, &format!("pnp-admm:{den},tol=0"), opts(sigma));
-    let explicit = solve(
-        &spec,
-        &a,
-        &y,
-        &format!("pnp-admm:{den},tol=0,lambda=0.5,iters=20"),
-        opts(sigma),
-    );
+    // BM3D's first stage, all iterations, plus the given keys
+    let run = |keys: &str| {
+        let m = format!("pnp-admm:denoiser=bm3d;stages=1,tol=0{keys}");
+        solve(&spec, &a, &y, &m, opts(sigma))
+    };
+    let bare = run("");
+    let explicit = run(",lambda=0.5,iters=20");
     assert_eq!(bare.iterations, 20, "{}", bare.summary);
     assert!(
         bare.summary.contains("rho_k = 0.5 sigma_n^2/sigma_k^2"),
@@ -446,13 +444,7 @@ fn pnp_admm_defaults_are_the_tuned_values() {
     );
     let (b, e) = (real(&bare.x), real(&explicit.x));
     assert_eq!(b, e, "default pnp-admm differs from lambda=0.5,iters=20");
-    let one = solve(
-        &spec,
-        &a,
-        &y,
-        &format!("pnp-admm:{den},tol=0,lambda=1,iters=20"),
-        opts(sigma),
-    );
+    let one = run(",lambda=1,iters=20");
     assert!(rel(&real(&one.x), &b) > 1e-4, "lambda must matter");
     // the flips/rotations are cycled by default; BM3D's block grid is not symmetric, so
     // turning that off changes the iterates
@@ -461,22 +453,10 @@ fn pnp_admm_defaults_are_the_tuned_values() {
         "{}",
         bare.summary
     );
-    let plain = solve(
-        &spec,
-        &a,
-        &y,
-        &format!("pnp-admm:{den},tol=0,transforms=none"),
-        opts(sigma),
-    );
+    let plain = run(",transforms=none");
     assert!(!plain.summary.contains("cycled"), "{}", plain.summary);
     assert!(rel(&real(&plain.x), &b) > 1e-5, "transforms must matter");
-    let cycled = solve(
-        &spec,
-        &a,
-        &y,
-        &format!("pnp-admm:{den},tol=0,transforms=cycle"),
-        opts(sigma),
-    );
+    let cycled = run(",transforms=cycle");
     assert_eq!(real(&cycled.x), b, "transforms=cycle is the default");
 }
 
