@@ -100,6 +100,9 @@ pub const IMAGE_LEVEL_CAP: f32 = 0.06;
 /// `pnp-admm`'s default iteration limit (the annealing takes the first 14).
 pub const PNP_ADMM_ITERS: usize = 20;
 
+/// The `transforms` key of the PnP schemes.
+const TRANSFORMS_HELP: &str = "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)";
+
 /// Keys of `pnp-admm`, `pnp-hqs` and `pnp-drs`.
 pub const PNP_KEYS: &[(&str, &str)] = &[
     (
@@ -135,10 +138,7 @@ pub const PNP_KEYS: &[(&str, &str)] = &[
         "cg",
         "CG iterations per data step when there is no closed form (default 10)",
     ),
-    (
-        "transforms",
-        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)",
-    ),
+    ("transforms", TRANSFORMS_HELP),
 ];
 
 /// Keys of `pnp-pgd`.
@@ -166,10 +166,7 @@ pub const PGD_KEYS: &[(&str, &str)] = &[
     ),
     ("step", "gradient step (default 1/||A||^2)"),
     ("accel", "true: FISTA extrapolation (default false)"),
-    (
-        "transforms",
-        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)",
-    ),
+    ("transforms", TRANSFORMS_HELP),
 ];
 
 /// Keys of `dpir`.
@@ -192,10 +189,7 @@ pub const DPIR_KEYS: &[(&str, &str)] = &[
         "cg",
         "CG iterations per data step when there is no closed form (default 10)",
     ),
-    (
-        "transforms",
-        "cycle | none: iteration k denoises the (k mod 8)-th flip/rotation of its input and turns the result back (DPIR's periodical geometric self-ensemble; default cycle)",
-    ),
+    ("transforms", TRANSFORMS_HELP),
 ];
 
 /// Keys of `red`.
