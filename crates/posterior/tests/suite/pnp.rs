@@ -173,36 +173,28 @@ fn pnp_fixed_points_with_a_linear_denoiser_solve_the_known_quadratic_problem() {
         real(&o.x)
     };
     // The smoother commutes with the flips/rotations (its symbol is even in each frequency
-    // and symmetric in the two), so cycling them leaves the fixed point where it is.
-    let rho = 0.2f32;
-    let want = reference(rho * beta);
-    for scheme in [Scheme::Admm, Scheme::Drs] {
-        for p in [
-            params(scheme, rho, None, 0.0),
-            cycled(params(scheme, rho, None, 0.0)),
-        ] {
-            let got = run_linear(&a, &y, beta, p, 3000);
-            let e = rel(&got, &want);
+    // and symmetric in the two), so cycling them leaves the fixed point where it is: each
+    // scheme must reach `want` both ways.
+    let check = |p: PnpParams, want: &ArrayD<f32>| {
+        for p in [p, cycled(p)] {
+            let e = rel(&run_linear(&a, &y, beta, p, 3000), want);
             assert!(
                 e < 1e-4,
-                "{scheme:?}, {:?}: relative error {e}",
+                "{:?}, {:?}: relative error {e}",
+                p.scheme,
                 p.transforms
             );
         }
+    };
+    let rho = 0.2f32;
+    let want = reference(rho * beta);
+    for scheme in [Scheme::Admm, Scheme::Drs] {
+        check(params(scheme, rho, None, 0.0), &want);
     }
     let gamma = 0.8f64;
     let want = reference(beta / gamma as f32);
     for accel in [false, true] {
-        let p = params(Scheme::Pgd { accel }, 1.0, Some(gamma), 0.0);
-        for p in [p, cycled(p)] {
-            let got = run_linear(&a, &y, beta, p, 3000);
-            let e = rel(&got, &want);
-            assert!(
-                e < 1e-4,
-                "pgd accel={accel}, {:?}: relative error {e}",
-                p.transforms
-            );
-        }
+        check(params(Scheme::Pgd { accel }, 1.0, Some(gamma), 0.0), &want);
     }
     // a different penalty gives a different fixed point: the test can fail
     let other = run_linear(&a, &y, beta, params(Scheme::Admm, 2.0, None, 0.0), 3000);
