@@ -21,7 +21,8 @@ pub struct BenchArgs {
     /// Method spec.
     #[arg(long)]
     pub method: String,
-    /// Ground-truth image (.png/.npy), or the name of a bundled image (e.g. `camera`).
+    /// Ground-truth image (.png/.npy, intensities in [0, 1]), or the name of a bundled image
+    /// (e.g. `camera`).
     #[arg(long)]
     pub input: String,
     /// Noise seed.
@@ -84,6 +85,34 @@ pub fn load_input(input: &str) -> Result<ndarray::ArrayD<f32>> {
     })
 }
 
+/// How far outside `[0, 1]` a scored image may reach (rounding, resampling overshoot).
+const RANGE_SLACK: f32 = 0.01;
+
+/// Load an image that is scored: `bench`'s ground truth or `reconstruct`'s `--reference`
+/// (`flag`). Scores are PSNR/SSIM with data range 1 on the estimate clipped to `[0, 1]`,
+/// and `bench`'s noise levels are on that scale too, so an image on another scale (a
+/// `[0, 255]` or raw-count array) is refused with a hint instead of being scored to a
+/// meaningless number.
+pub fn load_scored(input: &str, flag: &str) -> Result<ndarray::ArrayD<f32>> {
+    let x = load_input(input)?;
+    let (lo, hi) = x
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo < -RANGE_SLACK || hi > 1.0 + RANGE_SLACK {
+        return Err(Error::param(
+            flag,
+            format!(
+                "{input} spans [{lo}, {hi}], but scores (PSNR/SSIM, data range 1, estimate \
+                 clipped to [0, 1]) and noise levels are on the [0, 1] intensity scale; \
+                 rescale the image to [0, 1] first (e.g. divide by its maximum)"
+            ),
+        ));
+    }
+    Ok(x)
+}
+
 /// Run one simulate-reconstruct-score cycle.
 pub fn bench_once(
     operator: &str,
@@ -129,7 +158,7 @@ pub fn bench_once(
 
 /// `posterior bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let x = load_input(&args.input)?;
+    let x = load_scored(&args.input, "--input")?;
     let (mut res, _, _) = bench_once(&args.operator, &args.noise, &args.method, &x, args.seed)?;
     res.input = args.input.clone();
     if args.json {

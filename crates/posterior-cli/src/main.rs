@@ -86,8 +86,8 @@ enum Command {
         /// compressed-sensing data, where the methods then ask for it).
         #[arg(long)]
         noise: Option<String>,
-        /// Ground truth for per-iteration PSNR in the log and a final score (.png or .npy,
-        /// or the name of a bundled image).
+        /// Ground truth for per-iteration PSNR in the log and a final score (.png or .npy
+        /// with intensities in [0, 1], or the name of a bundled image).
         #[arg(long)]
         reference: Option<String>,
         /// Write one JSON object per iteration to this file, then a summary line (direct
@@ -379,7 +379,7 @@ fn reconstruct(
     };
     let reference = match reference {
         Some(p) => {
-            let r = bench::load_input(p)?;
+            let r = bench::load_scored(p, "--reference")?;
             posterior::ops::check_shape(
                 op.domain_shape(),
                 r.shape(),

@@ -362,6 +362,58 @@ fn bad_input_gives_a_clear_error_and_exit_2() {
         ]),
         "rescale",
     );
+    // a ground truth on another intensity scale ([0, 255] here) is refused where it would
+    // be scored (bench's input, reconstruct's reference), not scored to a meaningless PSNR;
+    // simulating from it stays allowed
+    let scale255 = dir.path().join("scale255.npy");
+    let a = ArrayD::<f32>::from_shape_fn(ndarray::IxDyn(&[16, 16]), |i| (i[0] * 16) as f32);
+    posterior::io::write_npy_real(&scale255, &a.view()).unwrap();
+    let s255 = scale255.to_str().unwrap();
+    assert_clean_error(
+        &run(&[
+            "bench",
+            "--operator",
+            "denoise",
+            "--noise",
+            "gaussian:sigma=0.1",
+            "--method",
+            "adjoint",
+            "--input",
+            s255,
+        ]),
+        "[0, 240]",
+    );
+    let y255 = dir.path().join("y255.npy");
+    let y255s = y255.to_str().unwrap();
+    assert!(
+        run(&[
+            "simulate",
+            "--operator",
+            "denoise",
+            "--input",
+            s255,
+            "--output",
+            y255s
+        ])
+        .status
+        .success()
+    );
+    assert_clean_error(
+        &run(&[
+            "reconstruct",
+            "--operator",
+            "denoise",
+            "--measurements",
+            y255s,
+            "--method",
+            "adjoint",
+            "--output",
+            os,
+            "--reference",
+            s255,
+        ]),
+        "--reference",
+    );
     // wrong shapes between operator and measurements
     let y = dir.path().join("y.npy");
     assert!(
