@@ -22,7 +22,9 @@ scikit-image settings:
   tv      denoise_tv_chambolle(noisy, weight=W) with W = 0.75*sigma (posterior's default
           lambda = 0.75 sigma; skimage's weight plays the role of lambda)
   wavelet denoise_wavelet(noisy, sigma=sigma, wavelet='db4', mode='soft',
-          method='BayesShrink', rescale_sigma=False)  (skimage's default levels rule)
+          method='BayesShrink', rescale_sigma=False, wavelet_levels=L) with L posterior's
+          default depth, max(floor(log2(min(H, W) / 7)) - 1, 1) (4 at 256x256; skimage's own
+          rule is 2 fewer), so both run the same transform
 Time: median of --repeats runs in this process (skimage) and the median reported by the
 example binary (its own loop, excluding process start and file I/O). One JSON line per
 (image, sigma, method).
@@ -61,6 +63,11 @@ def timed(fn, repeats):
     return est, float(np.median(times))
 
 
+def default_wavelet_levels(shape, taps=8):
+    """posterior's default depth of the `wavelet` denoiser for db4 (8 taps)."""
+    return max(int(np.floor(np.log2(min(shape) / (taps - 1)))) - 1, 1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", help="path to the denoise_npy example binary")
@@ -81,7 +88,7 @@ def main():
         "tv": ("skimage-tv_chambolle", lambda y, s: denoise_tv_chambolle(y, weight=0.75 * s)),
         "wavelet": ("skimage-wavelet-bayes", lambda y, s: denoise_wavelet(
             y, sigma=s, wavelet="db4", mode="soft", method="BayesShrink",
-            rescale_sigma=False)),
+            rescale_sigma=False, wavelet_levels=default_wavelet_levels(y.shape))),
     }
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="nlm_ref_"))
     out.mkdir(parents=True, exist_ok=True)

@@ -234,6 +234,29 @@ fn psnr_floors_on_camera_crop() {
     }
 }
 
+/// The wavelet denoiser's default depth (two levels fewer than the most the filter allows)
+/// against scikit-image's rule (four fewer): BayesShrink leaves the approximation band
+/// alone, so the shallow transform keeps that band's noise. 128x128 crop of camera: the
+/// default is 3 levels, scikit-image's rule 1.
+#[test]
+fn the_default_wavelet_depth_beats_scikit_images_rule() {
+    let x = camera_crop(64, 64, 128);
+    let d = build_denoiser(&Spec::parse("wavelet").unwrap()).unwrap();
+    let shallow = build_denoiser(&Spec::parse("wavelet:levels=1").unwrap()).unwrap();
+    for (s255, margin) in [(25.0f32, 0.3), (50.0, 1.0)] {
+        let sigma = s255 / 255.0;
+        let y = add_noise(&x, sigma, 4);
+        let p = psnr(d.denoise(y.view(), sigma).unwrap().view(), x.view(), 1.0);
+        let q = psnr(
+            shallow.denoise(y.view(), sigma).unwrap().view(),
+            x.view(),
+            1.0,
+        );
+        eprintln!("sigma {s255}: default {p:.2} dB, scikit-image's depth {q:.2} dB");
+        assert!(p > q + margin, "sigma {s255}: {p:.2} vs {q:.2} dB");
+    }
+}
+
 #[test]
 fn vanishing_noise_levels_return_the_input() {
     // Levels far below the data's precision: every denoiser returns its input (BM3D's
