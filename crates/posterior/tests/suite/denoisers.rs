@@ -234,8 +234,8 @@ fn psnr_floors_on_camera_crop() {
     }
 }
 
-/// The wavelet denoiser's default depth (two levels fewer than the most the filter allows)
-/// against scikit-image's rule (four fewer): BayesShrink leaves the approximation band
+/// The wavelet denoiser's default depth (one level fewer than the most the filter allows)
+/// against scikit-image's rule (three fewer): BayesShrink leaves the approximation band
 /// alone, so the shallow transform keeps that band's noise. 128x128 crop of camera: the
 /// default is 3 levels, scikit-image's rule 1.
 #[test]
