@@ -154,7 +154,7 @@ fn builtin_methods() -> Vec<MethodEntry> {
         },
         MethodEntry {
             name: "pnp-pgd",
-            summary: "Plug-and-Play proximal gradient (optionally FISTA): x = D(x - step A^H (A x - y), sigma)",
+            summary: "Plug-and-Play proximal gradient (optionally FISTA): x = D(x - step A^H (A x - y), sigma); one gradient step per iteration, too few for ill-conditioned operators (deblurring, CT): use pnp-admm or pnp-drs there",
             keys: pnp::PGD_KEYS,
         },
         MethodEntry {
