@@ -18,6 +18,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `posterior simulate` without noise; it must succeed.
+fn simulate_ok(operator: &str, input: &str, output: &str) {
+    let o = run(&[
+        "simulate",
+        "--operator",
+        operator,
+        "--input",
+        input,
+        "--output",
+        output,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// A smooth 48x40 test image in [0.1, 0.9], written as PNG (16-bit, so it round-trips).
 fn test_image(dir: &Path) -> PathBuf {
     let img = Array2::from_shape_fn((48, 40), |(i, j)| {
@@ -385,19 +399,7 @@ fn bad_input_gives_a_clear_error_and_exit_2() {
     );
     let y255 = dir.path().join("y255.npy");
     let y255s = y255.to_str().unwrap();
-    assert!(
-        run(&[
-            "simulate",
-            "--operator",
-            "denoise",
-            "--input",
-            s255,
-            "--output",
-            y255s
-        ])
-        .status
-        .success()
-    );
+    simulate_ok("denoise", s255, y255s);
     assert_clean_error(
         &run(&[
             "reconstruct",
@@ -416,19 +418,7 @@ fn bad_input_gives_a_clear_error_and_exit_2() {
     );
     // wrong shapes between operator and measurements
     let y = dir.path().join("y.npy");
-    assert!(
-        run(&[
-            "simulate",
-            "--operator",
-            "denoise",
-            "--input",
-            xs,
-            "--output",
-            y.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
+    simulate_ok("denoise", xs, y.to_str().unwrap());
     assert_clean_error(
         &run(&[
             "reconstruct",
@@ -674,19 +664,7 @@ fn tiny_images_are_scored_without_ssim_and_bundled_names_take_the_size_suffix() 
         y.to_str().unwrap(),
         out.to_str().unwrap(),
     );
-    assert!(
-        run(&[
-            "simulate",
-            "--operator",
-            "denoise",
-            "--input",
-            xs,
-            "--output",
-            ys
-        ])
-        .status
-        .success()
-    );
+    simulate_ok("denoise", xs, ys);
     // 9x9: below SSIM's 11x11 Gaussian window, above the 7x7 uniform one of the JSON
     let o = run(&[
         "reconstruct",
