@@ -416,8 +416,8 @@ fn colour_images_and_the_other_schemes_run() {
 
 /// Every registered denoiser, at its defaults, is a working PnP prior on a small image (a
 /// 64x64 crop: small images are where size-dependent defaults bite; scikit-image's rule for
-/// the wavelet levels gave one level here, and PnP-ADMM with it ended 3.6 dB below the
-/// blurred input).
+/// the wavelet levels gave one level here, with which PnP-ADMM gained only 0.8 dB over the
+/// blurred input, and on a 96x96 crop ended 2.7 dB below it).
 #[test]
 fn every_denoiser_at_its_defaults_is_a_working_pnp_prior_on_a_small_image() {
     let x = natural(64);
