@@ -21,8 +21,8 @@ to [0, 1], data range 1 (bench's convention); time: the package call alone.
 Two details of the package under the pinned numpy (2.x):
 - its coloured-noise parameter estimation calls `numpy.trapz`, removed in numpy 2.0; the
   script aliases it to `numpy.trapezoid` (the same function under its new name);
-- `bm3d_deblurring` fails on a 2-D image (its first-stage estimate comes back 3-D and the
-  second stage refuses the mismatch), so the image is passed as [H, W, 1].
+- `bm3d_deblurring` fails on a 2-D image (its second stage refuses the first stage's estimate
+  as not "equal size to z"), so the image is passed as [H, W, 1].
 
 Prints one JSON line per (image, method) and a Markdown table with the margins over the
 first of --methods.
