@@ -6,7 +6,7 @@
 //!   the isotropic TV of [`prox::TotalVariation`](crate::prox::TotalVariation) (channels
 //!   coupled in the pixel-wise gradient norm) solved by its FGP prox, and `λ = c σ`.
 //! * [`WaveletDenoiser`]: soft or hard thresholding of the detail subbands of the orthonormal
-//!   periodized DWT [`Wavelet2d`](crate::transforms::wavelet::Wavelet2d) of the
+//!   periodized DWT [`Wavelet2d`] of the
 //!   mirror-extended image, with the BayesShrink threshold per subband (S. G. Chang, B. Yu and
 //!   M. Vetterli, "Adaptive wavelet thresholding for image denoising and compression", IEEE
 //!   TIP 9(9), 2000) or the universal threshold `σ √(2 ln N)` (D. Donoho and I. Johnstone,

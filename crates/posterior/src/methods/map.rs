@@ -498,7 +498,7 @@ pub(crate) fn tikhonov_start<O: LinearOperator>(
 /// inpainting, MRI and super-resolution have `‖A‖ ≤ 1`; CT and compressed sensing exceed
 /// it). On such operators the noise level `σ_n` is on the measurements' scale (PnP caps its
 /// denoiser levels, see `super::pnp::IMAGE_LEVEL_CAP`) and the back-projection is a poor
-/// start: the iterative MAP methods start from [`tikhonov_start`] by default (`start=auto`),
+/// start: the iterative MAP methods start from `tikhonov_start` by default (`start=auto`),
 /// as 100–200 first-order iterations from the back-projection stop far from convergence
 /// (structured CS 30 %, camera: `tv` 21.4 dB after 200 PDHG iterations against 32.6 after
 /// 1000).

@@ -145,7 +145,12 @@ pub enum Scheme {
     RedGd,
     /// RED by the fixed-point iteration (one data solve per step: exact where a closed
     /// form exists, warm-started CG otherwise).
-    RedFp,
+    RedFp {
+        /// FISTA extrapolation: the fixed-point map `x ↦ prox_{f/λ}(D(x))` is a proximal
+        /// gradient step of step `1/λ` on the RED objective (Reehorst & Schniter, IEEE TCI
+        /// 5(1), 2019), so Nesterov's momentum applies: `x_{k+1} = T(w_k)`.
+        accel: bool,
+    },
     /// RED-ADMM (one inner fixed-point step per iteration, as in Romano et al.).
     RedAdmm,
 }
@@ -160,7 +165,8 @@ impl Scheme {
             Scheme::Pgd { accel: false } => "pnp-pgd",
             Scheme::Pgd { accel: true } => "pnp-fista",
             Scheme::RedGd => "red-gd",
-            Scheme::RedFp => "red-fp",
+            Scheme::RedFp { accel: false } => "red-fp",
+            Scheme::RedFp { accel: true } => "red-apg",
             Scheme::RedAdmm => "red-admm",
         }
     }
@@ -341,7 +347,7 @@ where
         let l = params.red_lambda;
         if matches!(
             params.scheme,
-            Scheme::RedGd | Scheme::RedFp | Scheme::RedAdmm
+            Scheme::RedGd | Scheme::RedFp { .. } | Scheme::RedAdmm
         ) && !(l.is_finite() && l > 0.0)
         {
             return Err(Error::param(
@@ -363,7 +369,7 @@ where
             // DRS carries s in `u` (and reports z, x0 before the first step); PGD carries
             // the extrapolated point
             Scheme::Drs => (x.clone(), x.clone()),
-            Scheme::Pgd { .. } => (zero, x.clone()),
+            Scheme::Pgd { .. } | Scheme::RedFp { accel: true } => (zero, x.clone()),
             _ => (x.clone(), zero),
         };
         Ok(Pnp {
@@ -521,12 +527,23 @@ where
                     .and(&g)
                     .for_each(|x, &g| *x -= g * gamma);
             }
-            Scheme::RedFp => {
+            Scheme::RedFp { accel } => {
                 let lam = self.params.red_lambda;
-                let dx = self.denoise(self.x.view(), sigma)?;
+                let w = if accel { &self.u } else { &self.x };
+                let dx = self.denoise(w.view(), sigma)?;
                 let mut b = self.aty.clone();
                 Zip::from(&mut b).and(&dx).for_each(|b, &v| *b += v * lam);
                 self.data_solve(&b, lam)?;
+                if accel {
+                    // `prev` is x_k (RED reports x)
+                    let tn = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt());
+                    let beta = ((self.t - 1.0) / tn) as f32;
+                    Zip::from(&mut self.u)
+                        .and(&self.x)
+                        .and(&prev)
+                        .for_each(|w, &a, &b| *w = a + (a - b) * beta);
+                    self.t = tn;
+                }
             }
             Scheme::RedAdmm => {
                 let lam = self.params.red_lambda;
