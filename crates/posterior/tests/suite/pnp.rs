@@ -253,60 +253,44 @@ fn cycled_transforms_show_the_denoiser_each_flip_and_rotation_in_turn() {
     }
 }
 
+/// `‖Aᵀ(A x − y) + λ(x − D(x))‖ / ‖Aᵀy‖`, RED's stationarity residual with the Laplace
+/// smoother `D` of strength `beta`.
+fn red_residual(a: &AnyOperator, y: &AnyArray, beta: f32, lam: f32, xh: &ArrayD<f32>) -> f64 {
+    let op = real_op(a);
+    let yv = real(y);
+    let aty = op.adjoint(yv.view());
+    let mut g = op.adjoint((&op.apply(xh.view()) - &yv).view());
+    let dx = LaplaceSmoother { beta }.denoise(xh.view(), 0.05).unwrap();
+    Zip::from(&mut g)
+        .and(xh)
+        .and(&dx)
+        .for_each(|g, &x, &dx| *g += lam * (x - dx));
+    g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
+        / aty.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
+}
+
 #[test]
 fn red_converges_to_its_stationarity_equation() {
     let x = natural(32);
     let (_, a, y) = problem("blur:kernel=gaussian,size=7,std=1.2", &x, 0.02, 2);
-    let op = real_op(&a);
-    let yv = real(&y);
-    let beta = 1.0f32;
-    let lam = 0.3f32;
-    let d = LaplaceSmoother { beta };
-    let aty = op.adjoint(yv.view());
-    // ‖Aᵀ(A x − y) + λ(x − D(x))‖ / ‖Aᵀy‖
-    let residual = |xh: &ArrayD<f32>| {
-        let mut g = op.adjoint((&op.apply(xh.view()) - &yv).view());
-        let dx = d.denoise(xh.view(), 0.05).unwrap();
-        Zip::from(&mut g)
-            .and(xh)
-            .and(&dx)
-            .for_each(|g, &x, &dx| *g += lam * (x - dx));
-        g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
-            / aty.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
-    };
+    let (beta, lam) = (1.0f32, 0.3f32);
     for (scheme, step, iters) in [
         (Scheme::RedFp { accel: false }, None, 2000),
         (Scheme::RedFp { accel: true }, None, 2000),
         (Scheme::RedAdmm, None, 3000),
         (Scheme::RedGd, Some(1.0 / (1.0 + lam as f64)), 5000),
     ] {
-        let r = residual(&run_linear(
-            &a,
-            &y,
-            beta,
-            params(scheme, lam, step, lam),
-            iters,
-        ));
+        let xh = run_linear(&a, &y, beta, params(scheme, lam, step, lam), iters);
+        let r = red_residual(&a, &y, beta, lam, &xh);
         assert!(r < 1e-3, "{scheme:?}: relative stationarity residual {r}");
     }
     // The extrapolated fixed-point iteration (the default) gets there much sooner where
     // the plain one is slow: it contracts by λ w/(λ + s²) along a singular value s of A
     // and an eigenvalue w of D, close to 1 for a weak smoother (β small) and large λ.
     let (beta, lam) = (0.05f32, 3.0f32);
-    let d = LaplaceSmoother { beta };
-    let residual = |xh: &ArrayD<f32>| {
-        let mut g = op.adjoint((&op.apply(xh.view()) - &yv).view());
-        let dx = d.denoise(xh.view(), 0.05).unwrap();
-        Zip::from(&mut g)
-            .and(xh)
-            .and(&dx)
-            .for_each(|g, &x, &dx| *g += lam * (x - dx));
-        g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
-            / aty.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()
-    };
     let after = |accel| {
         let p = params(Scheme::RedFp { accel }, lam, None, lam);
-        residual(&run_linear(&a, &y, beta, p, 40))
+        red_residual(&a, &y, beta, lam, &run_linear(&a, &y, beta, p, 40))
     };
     let (plain, fast) = (after(false), after(true));
     eprintln!("after 40 iterations: accelerated {fast:.2e}, plain {plain:.2e}");
