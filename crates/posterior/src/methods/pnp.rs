@@ -55,8 +55,8 @@
 //!   24.43 at 150; camera 31.46 → 30.29), while plain steps rise to the end (26.17,
 //!   30.92; BENCHMARKS.md, session 24);
 //! - except in `pnp-pgd`, the last level `σ_n` is capped at [`IMAGE_LEVEL_CAP`] = 0.06
-//!   (keeping the coupled penalty, hence the prior's weight) when `‖A‖ >` [`SCALE_FREE_NORM`]: then `A` changes
-//!   the intensity scale (CT line integrals, Gaussian compressed sensing), `σ_n` is on the
+//!   (keeping the coupled penalty, hence the prior's weight) when
+//!   `‖A‖ >` [`SCALE_FREE_NORM`]: then `A` changes the intensity scale (CT line integrals, Gaussian compressed sensing), `σ_n` is on the
 //!   measurements' scale, and the denoiser must still be run at levels that make sense for
 //!   a `[0, 1]` image. `sigma_end=` (or `dpir`'s `sigma=`) sets the last level explicitly;
 //!   the same cap applies to `red`'s default level `2.3 σ_n`;
@@ -297,8 +297,9 @@ struct Plan {
     params: PnpParams,
     iters: usize,
     cg: usize,
-    /// `Some`: the step is `1/(‖A‖² + extra)` computed per operator (PGD: 0, RED-GD: λ).
-    auto_step: Option<f32>,
+    /// The step is `1/(‖A‖² + extra)` computed per operator (PGD: `extra = 0`, RED-GD: the
+    /// `λ` in force).
+    auto_step: bool,
     sigma_n: f32,
     /// First level of the annealing (`sigma1`).
     sigma1: f32,
@@ -394,7 +395,7 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
         sigma_end: end,
         anneal,
     };
-    let mut auto_step = None;
+    let mut auto_step = false;
     let (scheme, schedule, penalty, step, red_lambda, tol) = match name {
         "dpir" => {
             let end = sigma.unwrap_or(sigma_n);
@@ -429,7 +430,7 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
                     )));
                 }
                 None => {
-                    auto_step = (scheme == Scheme::RedGd).then_some(lam);
+                    auto_step = scheme == Scheme::RedGd;
                     None
                 }
             };
@@ -480,7 +481,7 @@ fn plan(name: &str, a: &Args, sigma_n: f32) -> Result<Plan> {
             let step = if name == "pnp-pgd" {
                 let s = positive(a, "step")?;
                 if s.is_none() {
-                    auto_step = Some(0.0);
+                    auto_step = true;
                 }
                 s.map(f64::from)
             } else {
@@ -648,14 +649,13 @@ where
             params.penalty = Penalty::Fixed(params.red_lambda);
         }
     }
-    let norm2 = (plan.auto_step.is_some() || plan.cap_end || plan.pgd_auto_accel.is_some())
-        .then(|| lipschitz(&ca));
-    if let (Some(extra), Some(l)) = (plan.auto_step, norm2) {
-        // RED-GD's step 1/(‖A‖² + λ) takes the λ in force
+    let norm2 =
+        (plan.auto_step || plan.cap_end || plan.pgd_auto_accel.is_some()).then(|| lipschitz(&ca));
+    if let (true, Some(l)) = (plan.auto_step, norm2) {
         let extra = if params.scheme == Scheme::RedGd {
             params.red_lambda
         } else {
-            extra
+            0.0
         };
         params.step = Some(1.0 / (l + extra as f64));
     }

@@ -425,6 +425,18 @@ where
     }
 }
 
+/// FISTA's extrapolation: `t ← (1 + √(1 + 4t²))/2` and
+/// `w = x_{k+1} + ((t_k − 1)/t_{k+1})(x_{k+1} − x_k)`.
+fn nesterov<T: Scalar>(t: &mut f64, w: &mut ArrayD<T>, new: &ArrayD<T>, old: &ArrayD<T>) {
+    let tn = 0.5 * (1.0 + (1.0 + 4.0 * *t * *t).sqrt());
+    let beta = ((*t - 1.0) / tn) as f32;
+    Zip::from(w)
+        .and(new)
+        .and(old)
+        .for_each(|w, &a, &b| *w = a + (a - b) * beta);
+    *t = tn;
+}
+
 impl<O: LinearOperator> Iterative for Pnp<'_, O>
 where
     O::Domain: PnpElem,
@@ -501,13 +513,7 @@ where
                 Zip::from(&mut v).and(&g).for_each(|v, &g| *v -= g * gamma);
                 let xn = self.denoise(v.view(), sigma)?;
                 if accel {
-                    let tn = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt());
-                    let beta = ((self.t - 1.0) / tn) as f32;
-                    Zip::from(&mut self.u)
-                        .and(&xn)
-                        .and(&self.x)
-                        .for_each(|w, &a, &b| *w = a + (a - b) * beta);
-                    self.t = tn;
+                    nesterov(&mut self.t, &mut self.u, &xn, &self.x);
                 }
                 self.x = xn;
             }
@@ -536,13 +542,7 @@ where
                 self.data_solve(&b, lam)?;
                 if accel {
                     // `prev` is x_k (RED reports x)
-                    let tn = 0.5 * (1.0 + (1.0 + 4.0 * self.t * self.t).sqrt());
-                    let beta = ((self.t - 1.0) / tn) as f32;
-                    Zip::from(&mut self.u)
-                        .and(&self.x)
-                        .and(&prev)
-                        .for_each(|w, &a, &b| *w = a + (a - b) * beta);
-                    self.t = tn;
+                    nesterov(&mut self.t, &mut self.u, &self.x, &prev);
                 }
             }
             Scheme::RedAdmm => {

@@ -594,7 +594,7 @@ fn spread(summary: &str) -> f64 {
 
 /// `pnp-pgd`'s denoising step `D(·, σ)` after a gradient step `γ` weighs the prior by
 /// `σ²/γ`, so its default levels are those of the other schemes times `√γ = 1/‖A‖`: on
-/// `sr:factor=2` (`‖A‖ = 1/2`) the last level is `2 σ_n`; on CT (`‖A‖` ≈ 60 here) it is far
+/// `sr:factor=2` (`‖A‖ = 1/2`) the last level is `2 σ_n`; on CT (`‖A‖` ≈ 43 here) it is far
 /// below `σ_n`, where the session-23 default (the image-level cap 0.06, 30 plain steps)
 /// over-smoothed by 5 dB. FISTA is chosen where `‖A‖²` stands far above the mean of `AᴴA`'s
 /// spectrum (CT), plain steps elsewhere.
